@@ -1,0 +1,12 @@
+"""rae_tf: regularized auto-encoder generative models in TensorFlow / Keras 3.
+
+Submodules (import what you need; importing this package does not import TensorFlow):
+  config       TrainConfig, the frozen configuration the library takes.
+  data         data sources by name (synthetic, mnist10k, tfds sets, npz:PATH).
+  networks     encoder / decoder / critic architectures (mlp, dcgan, infogan).
+  likelihoods  reconstruction costs; divergences: KL, MMD; regularizers: loss terms.
+  priors       latent priors; models: RegularizedAutoEncoder and the model registry.
+  training     train(config); export: the TF-Serving SavedModel.
+  metrics      FID, precision/recall, NAC, active dimensions.
+"""
+__version__ = "0.1.0"

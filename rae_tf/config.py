@@ -1,0 +1,102 @@
+"""The frozen training configuration that library code takes (scripts build it from flags)."""
+import dataclasses
+import json
+from typing import Any, Dict, Optional
+
+from rae_tf.errors import ConfigError
+
+STRATEGIES = ("default", "mirrored")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Everything one training run needs. `None` for a part's weight = the model's default.
+
+  Attributes mirror the flags of scripts/train.py; see that file (or --helpfull) for the
+  meaning of each.
+  """
+  # What to train.
+  model: str = "rae_l2"
+  latent_dim: int = 16
+  arch: str = "dcgan"
+  width: int = 32
+  depth: int = 4
+  # Data.
+  dataset: str = "mnist10k"
+  data_dir: Optional[str] = None
+  true_latent_dim: int = 8
+  ambient_dim: int = 64
+  num_examples: int = 10000
+  # Optimisation.
+  epochs: int = 10
+  steps_per_epoch: Optional[int] = None
+  batch_size: int = 100
+  learning_rate: float = 1e-3
+  adam_beta_1: float = 0.9
+  seed: int = 0
+  strategy: str = "default"
+  cpu_devices: int = 0
+  # Objective parts (None = the model's default, see rae_tf.models.zoo).
+  likelihood: Optional[str] = None
+  decoder_variance: Optional[float] = None
+  beta: Optional[float] = None
+  reg_weight: Optional[float] = None
+  mmd_kernel: Optional[str] = None
+  prior_variance: float = 1.0
+  latent_l2: Optional[float] = None
+  decoder_l2: Optional[float] = None
+  gp_weight: Optional[float] = None
+  critic_width: int = 512
+  critic_depth: int = 4
+  critic_steps: Optional[int] = None
+  critic_learning_rate: Optional[float] = None
+  # Output.
+  workdir: str = "runs/default"
+  export_dir: Optional[str] = "saved_models"
+  export_name: Optional[str] = None
+  log_every_steps: int = 20
+  num_image_samples: int = 64
+
+  def __post_init__(self):
+    positive = ("latent_dim", "width", "depth", "epochs", "batch_size", "log_every_steps",
+                "critic_width", "critic_depth", "num_image_samples")
+    for name in positive:
+      if getattr(self, name) <= 0:
+        raise ConfigError(f"--{name}={getattr(self, name)} must be a positive integer")
+    if self.steps_per_epoch is not None and self.steps_per_epoch <= 0:
+      raise ConfigError(f"--steps_per_epoch={self.steps_per_epoch} must be positive "
+                        "(or leave it unset for full epochs)")
+    if self.learning_rate <= 0:
+      raise ConfigError(f"--learning_rate={self.learning_rate} must be > 0")
+    if self.strategy not in STRATEGIES:
+      raise ConfigError(f"unknown --strategy={self.strategy!r}; choose one of: "
+                        + ", ".join(STRATEGIES))
+    if self.cpu_devices < 0:
+      raise ConfigError(f"--cpu_devices={self.cpu_devices} must be >= 0")
+    if not self.workdir:
+      raise ConfigError("--workdir must name a directory for logs and checkpoints")
+
+  def replace(self, **changes) -> "TrainConfig":
+    return dataclasses.replace(self, **changes)
+
+  def to_dict(self) -> Dict[str, Any]:
+    return dataclasses.asdict(self)
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - known
+    if unknown:
+      raise ConfigError(f"unknown config keys {sorted(unknown)}")
+    return cls(**d)
+
+  @property
+  def run_name(self) -> str:
+    return self.export_name or self.model
+
+  # Fields that may change between a run and its resumption (more epochs, new export path).
+  RESUMABLE_CHANGES = ("epochs", "export_dir", "export_name", "log_every_steps",
+                       "workdir", "data_dir")

@@ -1,0 +1,186 @@
+"""RegularizedAutoEncoder: reconstruction cost + sum_k lambda_k * term_k, one train_step.
+
+Every model in the package (AE, VAE, beta-VAE, WAE-MMD, WAE-GAN, RAE-L2/GP/SN, ...) is this
+class with different parts: encoder kind, decoder likelihood, regularizer terms, prior.
+"""
+from typing import Dict, Sequence
+
+import keras
+import tensorflow as tf
+
+from rae_tf import sampling
+from rae_tf.regularizers import Forward, Term
+
+# Salts that keep the step's independent draws apart (see rae_tf.sampling.step_seed).
+_SALT_ENCODER_NOISE = 1
+_SALT_PRIOR = 2
+
+
+class RegularizedAutoEncoder(keras.Model):
+  """An auto-encoder trained on reconstruction + weighted latent regularizers.
+
+  Args:
+    encoder: Keras model x -> [batch, m] (deterministic) or [batch, 2m] (Gaussian: mean and
+      log-variance).
+    decoder: Keras model z -> logits of the data's shape.
+    likelihood: a `rae_tf.likelihoods.Likelihood` (reconstruction cost and decoded mean).
+    prior: a prior layer (`rae_tf.priors`).
+    terms: dict name -> `rae_tf.regularizers.Term`; the loss adds coefficient * term.
+    latent_dim: m.
+    gaussian_encoder: whether the encoder is a reparameterised diagonal Gaussian.
+    seed: base seed of the stateless per-step noise.
+  """
+
+  def __init__(self, encoder, decoder, likelihood, prior, terms: Dict[str, Term] = None, *,
+               latent_dim: int, gaussian_encoder: bool = False, seed: int = 0, **kwargs):
+    super().__init__(**kwargs)
+    self.encoder = encoder
+    self.decoder = decoder
+    self.likelihood = likelihood
+    self.prior = prior
+    self.term_names = list((terms or {}).keys())
+    self.terms = list((terms or {}).values())
+    self.latent_dim = int(latent_dim)
+    self.gaussian_encoder = bool(gaussian_encoder)
+    self.seed = int(seed)
+    self.data_shape = tuple(encoder.inputs[0].shape[1:])
+    names = ["loss", "reconstruction"] + self.term_names + [
+        f"{n}_critic" for n, t in zip(self.term_names, self.terms) if t.trains_own_network]
+    self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+
+  # ---- parts -------------------------------------------------------------------------
+  def encode_distribution(self, x, training=False):
+    """(mean, log_var or None) of q(z|x)."""
+    h = self.encoder(x, training=training)
+    if not self.gaussian_encoder:
+      return h, None
+    mean, log_var = tf.split(h, 2, axis=-1)
+    return mean, log_var
+
+  def encode(self, x, training=False):
+    """The code of x (the mean for a Gaussian encoder)."""
+    return self.encode_distribution(x, training=training)[0]
+
+  def decode(self, z, training=False):
+    """The decoded mean (images in [0, 1])."""
+    return self.likelihood.mean(self.decoder(z, training=training))
+
+  def reconstruct(self, x, training=False):
+    return self.decode(self.encode(x, training=training), training=training)
+
+  def sample_from_seeds(self, seeds):
+    """(images, codes): one deterministic prior sample per int64 seed."""
+    z = self.prior.sample_from_seeds(seeds)
+    return self.decode(z), z
+
+  def call(self, x, training=False):
+    return self.reconstruct(x, training=training)
+
+  @property
+  def autoencoder_variables(self):
+    """What the main optimizer trains: encoder, decoder, likelihood and prior weights."""
+    return (self.encoder.trainable_variables + self.decoder.trainable_variables
+            + self.likelihood.trainable_variables + self.prior.trainable_variables)
+
+  @property
+  def adversarial_terms(self):
+    return [t for t in self.terms if t.trains_own_network]
+
+  def build_all(self):
+    """Builds every network (call inside the strategy scope, before compile)."""
+    dummy = tf.zeros((2,) + self.data_shape)
+    self.reconstruct(dummy)
+    for term in self.adversarial_terms:
+      term.critic(tf.zeros((2, self.latent_dim)))
+    self.built = True
+
+  def compile(self, optimizer, **kwargs):
+    """Compiles and builds *every* optimizer now (inside the strategy scope).
+
+    Slots cannot be created lazily inside a distributed step, and Keras pre-builds only
+    `self.optimizer`, so the critic optimizers are built here too.
+    """
+    if not self.built:
+      self.build_all()
+    super().compile(optimizer=optimizer, **kwargs)
+    self.optimizer.build(self.autoencoder_variables)
+    self.extra_optimizers = {n: t.build_optimizer() for n, t in zip(self.term_names, self.terms)
+                             if t.trains_own_network}
+
+  @property
+  def metrics(self):
+    return list(self.trackers.values())
+
+  # ---- training ----------------------------------------------------------------------
+  def forward(self, x, seed, training=True):
+    """The auto-encoder pass of one step (codes, reconstruction logits, prior draws)."""
+    batch = tf.shape(x)[0]
+    z_mean, z_log_var = self.encode_distribution(x, training=training)
+    if z_log_var is None:
+      z = z_mean
+    else:
+      eps = sampling.normal(batch, [self.latent_dim], seed + [_SALT_ENCODER_NOISE, 0])
+      z = z_mean + tf.exp(0.5 * z_log_var) * eps
+    logits = self.decoder(z, training=training)
+    prior_z = self.prior.sample(batch, seed + [_SALT_PRIOR, 0])
+    return Forward(x=x, z=z, z_mean=z_mean, z_log_var=z_log_var, logits=logits,
+                   prior_z=prior_z, seed=seed, model=self)
+
+  def compute_losses(self, fwd: Forward):
+    """Dict of unweighted scalar losses plus their weighted sum under "loss"."""
+    losses = {"reconstruction": tf.reduce_mean(self.likelihood.cost(fwd.x, fwd.logits))}
+    total = losses["reconstruction"]
+    for name, term in zip(self.term_names, self.terms):
+      losses[name] = term(fwd)
+      total = total + term.coefficient * losses[name]
+    losses["loss"] = total
+    return losses
+
+  def train_step(self, x):
+    if isinstance(x, (tuple, list)):  # Tolerate (x, y) datasets; labels are unused.
+      x = x[0]
+    replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+    seed = sampling.step_seed(self.seed, 0, self.optimizer.iterations)
+    variables = self.autoencoder_variables
+    with tf.GradientTape() as tape:
+      fwd = self.forward(x, seed, training=True)
+      losses = self.compute_losses(fwd)
+      # Optimizers SUM gradients over replicas: scale the replica-local mean.
+      scaled = losses["loss"] / replicas
+    self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+    for name, term in zip(self.term_names, self.terms):
+      if term.trains_own_network:
+        losses[f"{name}_critic"] = term.train_phase(fwd, replicas)
+    for name, value in losses.items():
+      self.trackers[name].update_state(value)  # Unscaled: trackers average over replicas.
+    return {name: t.result() for name, t in self.trackers.items()}
+
+  def test_step(self, x):
+    if isinstance(x, (tuple, list)):
+      x = x[0]
+    seed = sampling.step_seed(self.seed, 0, self.optimizer.iterations)
+    losses = self.compute_losses(self.forward(x, seed, training=False))
+    for name, value in losses.items():
+      self.trackers[name].update_state(value)
+    return {name: self.trackers[name].result() for name in losses}
+
+  # ---- serialization -----------------------------------------------------------------
+  def get_config(self):
+    ser = keras.saving.serialize_keras_object
+    return {
+        "name": self.name,
+        "encoder": ser(self.encoder), "decoder": ser(self.decoder),
+        "likelihood": ser(self.likelihood), "prior": ser(self.prior),
+        "terms": {n: ser(t) for n, t in zip(self.term_names, self.terms)},
+        "latent_dim": self.latent_dim, "gaussian_encoder": self.gaussian_encoder,
+        "seed": self.seed,
+    }
+
+  @classmethod
+  def from_config(cls, config):
+    des = keras.saving.deserialize_keras_object
+    config = dict(config)
+    for key in ("encoder", "decoder", "likelihood", "prior"):
+      config[key] = des(config[key])
+    config["terms"] = {n: des(t) for n, t in config["terms"].items()}
+    return cls(**config)

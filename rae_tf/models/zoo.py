@@ -1,0 +1,159 @@
+"""Registered models: each is a recipe of parts for `RegularizedAutoEncoder`.
+
+A recipe says which encoder (deterministic or Gaussian), which likelihood, which
+regularizer terms with which default weights, and whether the networks are spectrally
+normalised. Flags override the weights; `resolve_hparams` records the values actually used.
+"""
+import dataclasses
+from typing import Any, Callable, Dict, Tuple
+
+from rae_tf import likelihoods
+from rae_tf import networks
+from rae_tf import priors
+from rae_tf import regularizers
+from rae_tf.config import TrainConfig
+from rae_tf.errors import ConfigError
+from rae_tf.models.rae import RegularizedAutoEncoder
+from rae_tf.registry import Registry
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRecipe:
+  """The parts of one registered model.
+
+  Attributes:
+    description: one line for --help and the README.
+    gaussian_encoder: reparameterised diagonal Gaussian encoder.
+    likelihood: default likelihood for images (vectors fall back to "gaussian" if the
+      default is bernoulli).
+    defaults: default values of the TrainConfig weight fields this model uses
+      (beta, reg_weight, mmd_kernel, latent_l2, decoder_l2, gp_weight, decoder_variance,
+      critic_steps, critic_learning_rate).
+    terms: builds {name: Term} from the resolved hparams and the config.
+    spectral_norm: wrap encoder and decoder layers in spectral normalisation.
+  """
+  description: str
+  gaussian_encoder: bool
+  likelihood: str
+  defaults: Dict[str, Any]
+  terms: Callable[[Dict[str, Any], TrainConfig], Dict[str, regularizers.Term]]
+  spectral_norm: bool = False
+
+
+MODELS: Registry[ModelRecipe] = Registry("model", "--model")
+
+
+def _no_terms(hp, config):
+  return {}
+
+
+def _kl(hp, config):
+  return {"kl": regularizers.KLDivergence(hp["beta"], name="kl")}
+
+
+def _mmd(hp, config):
+  return {"mmd": regularizers.MaximumMeanDiscrepancy(
+      hp["reg_weight"], kernel=hp["mmd_kernel"], prior_variance=config.prior_variance,
+      name="mmd")}
+
+
+def _rae(*extra):
+  def terms(hp, config):
+    out = {"latent_l2": regularizers.LatentL2(hp["latent_l2"], name="latent_l2")}
+    if "decoder_l2" in extra:
+      out["decoder_l2"] = regularizers.DecoderWeightDecay(hp["decoder_l2"], name="decoder_l2")
+    if "gp" in extra:
+      out["decoder_gp"] = regularizers.DecoderGradientPenalty(hp["gp_weight"],
+                                                               name="decoder_gp")
+    return out
+  return terms
+
+
+def _latent_gan(hp, config):
+  critic = networks.build_critic(config.latent_dim, width=config.critic_width,
+                                 depth=config.critic_depth, name="latent_critic")
+  return {"adversary": regularizers.LatentAdversary(
+      critic, hp["reg_weight"], loss="gan", critic_steps=hp["critic_steps"],
+      learning_rate=hp["critic_learning_rate"], adam_beta_1=0.5, name="adversary")}
+
+
+MODELS.register("ae", ModelRecipe(
+    "plain deterministic auto-encoder (pixel MSE), the ex-post-sampler baseline",
+    gaussian_encoder=False, likelihood="mse", defaults={}, terms=_no_terms))
+MODELS.register("vae", ModelRecipe(
+    "VAE: Gaussian encoder, Bernoulli (cross-entropy) decoder, KL with beta = 1",
+    gaussian_encoder=True, likelihood="bernoulli", defaults={"beta": 1.0}, terms=_kl))
+MODELS.register("beta_vae", ModelRecipe(
+    "beta-VAE: the VAE with a KL weight beta (default 0.1, favouring reconstruction)",
+    gaussian_encoder=True, likelihood="bernoulli", defaults={"beta": 0.1}, terms=_kl))
+MODELS.register("wae_mmd", ModelRecipe(
+    "WAE-MMD: 0.05 * squared error (Gaussian, variance 10) + lambda * MMD (IMQ kernel)",
+    gaussian_encoder=False, likelihood="gaussian",
+    defaults={"decoder_variance": 10.0, "reg_weight": 10.0, "mmd_kernel": "imq"},
+    terms=_mmd))
+MODELS.register("wae_gan", ModelRecipe(
+    "WAE-GAN: 0.05 * squared error + lambda * latent GAN critic (own Adam optimizer)",
+    gaussian_encoder=False, likelihood="gaussian",
+    defaults={"decoder_variance": 10.0, "reg_weight": 1.0, "critic_steps": 1,
+              "critic_learning_rate": 5e-4},
+    terms=_latent_gan))
+MODELS.register("rae_l2", ModelRecipe(
+    "RAE-L2: pixel MSE + beta * ||z||^2 + w * decoder weight decay",
+    gaussian_encoder=False, likelihood="mse",
+    defaults={"latent_l2": 1e-4, "decoder_l2": 1e-7}, terms=_rae("decoder_l2")))
+MODELS.register("rae_gp", ModelRecipe(
+    "RAE-GP: pixel MSE + beta * ||z||^2 + w * decoder gradient penalty",
+    gaussian_encoder=False, likelihood="mse",
+    defaults={"latent_l2": 1e-4, "gp_weight": 5e-8}, terms=_rae("gp")))
+MODELS.register("rae_sn", ModelRecipe(
+    "RAE-SN: pixel MSE + beta * ||z||^2, spectrally normalised encoder and decoder",
+    gaussian_encoder=False, likelihood="mse", defaults={"latent_l2": 0.009},
+    terms=_rae(), spectral_norm=True))
+
+_WEIGHT_FIELDS = ("beta", "reg_weight", "mmd_kernel", "latent_l2", "decoder_l2", "gp_weight",
+                  "decoder_variance", "critic_steps", "critic_learning_rate")
+
+
+def resolve_hparams(config: TrainConfig, is_image: bool) -> Dict[str, Any]:
+  """The model's part choices and weights after flags override the recipe's defaults."""
+  recipe = MODELS.get(config.model)
+  hp = {"likelihood": config.likelihood or recipe.likelihood}
+  if not is_image and hp["likelihood"] == "bernoulli" and config.likelihood is None:
+    hp["likelihood"] = "gaussian"  # Unbounded vectors have no Bernoulli likelihood.
+  for field in _WEIGHT_FIELDS:
+    value = getattr(config, field)
+    if value is None:
+      value = recipe.defaults.get(field)
+    if value is None and field == "decoder_variance":
+      value = 1.0
+    if value is not None:
+      hp[field] = value
+  for field in ("beta", "reg_weight", "latent_l2", "decoder_l2", "gp_weight"):
+    if field in hp and hp[field] < 0:
+      raise ConfigError(f"--{field}={hp[field]} must be >= 0")
+  return hp
+
+
+def build_model(config: TrainConfig, data_shape: Tuple[int, ...], is_image: bool
+                ) -> Tuple[RegularizedAutoEncoder, Dict[str, Any]]:
+  """Builds (unbuilt-optimizer) model and the hparams it used. Call in the strategy scope."""
+  recipe = MODELS.get(config.model)
+  hp = resolve_hparams(config, is_image)
+  likelihood_cls = likelihoods.LIKELIHOODS.get(hp["likelihood"])
+  if hp["likelihood"] == "gaussian":
+    likelihood = likelihood_cls(image_output=is_image, variance=hp["decoder_variance"],
+                                name="likelihood")
+  else:
+    likelihood = likelihood_cls(image_output=is_image, name="likelihood")
+  enc_dim = 2 * config.latent_dim if recipe.gaussian_encoder else config.latent_dim
+  encoder = networks.build_encoder(config.arch, data_shape, enc_dim, width=config.width,
+                                   depth=config.depth, spectral_norm=recipe.spectral_norm)
+  decoder = networks.build_decoder(config.arch, config.latent_dim, data_shape,
+                                   width=config.width, depth=config.depth,
+                                   spectral_norm=recipe.spectral_norm)
+  prior = priors.StandardNormalPrior(config.latent_dim, name="prior")
+  model = RegularizedAutoEncoder(
+      encoder, decoder, likelihood, prior, recipe.terms(hp, config),
+      latent_dim=config.latent_dim, gaussian_encoder=recipe.gaussian_encoder,
+      seed=config.seed, name=config.model)
+  return model, hp
