@@ -20,6 +20,7 @@ def _flat(t):
   return tf.reshape(t, [tf.shape(t)[0], -1])
 
 
+@keras.saving.register_keras_serializable(package="rae_tf")
 class Likelihood(keras.layers.Layer):
   """Base class.
 
@@ -48,6 +49,7 @@ class Likelihood(keras.layers.Layer):
 
 
 @LIKELIHOODS.register("bernoulli")
+@keras.saving.register_keras_serializable(package="rae_tf")
 class BernoulliLikelihood(Likelihood):
   """Binary cross-entropy summed over pixels (the VAE "cross-entropy" decoder)."""
 
@@ -64,6 +66,7 @@ class BernoulliLikelihood(Likelihood):
 
 
 @LIKELIHOODS.register("gaussian")
+@keras.saving.register_keras_serializable(package="rae_tf")
 class GaussianLikelihood(Likelihood):
   """Gaussian with fixed variance: sum (x - mean)^2 / (2 variance).
 
@@ -88,6 +91,7 @@ class GaussianLikelihood(Likelihood):
 
 
 @LIKELIHOODS.register("mse")
+@keras.saving.register_keras_serializable(package="rae_tf")
 class MeanSquaredErrorLikelihood(Likelihood):
   """Mean squared error over pixels (the RAE paper's reconstruction loss)."""
 
@@ -96,6 +100,7 @@ class MeanSquaredErrorLikelihood(Likelihood):
 
 
 @LIKELIHOODS.register("gaussian_learned")
+@keras.saving.register_keras_serializable(package="rae_tf")
 class LearnedVarianceGaussianLikelihood(Likelihood):
   """Gaussian with one learned scalar standard deviation gamma (Dai & Wipf).
 

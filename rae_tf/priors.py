@@ -17,6 +17,7 @@ PRIORS = Registry("prior", "--prior")
 
 
 @PRIORS.register("standard_normal")
+@keras.saving.register_keras_serializable(package="rae_tf")
 class StandardNormalPrior(keras.layers.Layer):
   """N(0, I_m).
 

@@ -1,7 +1,7 @@
 """Regularizer terms: the lambda * D_Z(Q(z), P(z)) part of the objective, and friends.
 
-Each term is a Keras layer holding its coefficient. Called on the auto-encoder's forward
-pass (`Forward`), it returns the *unweighted* scalar; the model multiplies by `coefficient`.
+Each term is a Keras layer holding its coefficient. Its `compute` on the auto-encoder's
+forward pass (`Forward`) returns the *unweighted* scalar; the model multiplies by `coefficient`.
 A term that trains its own network (an adversarial critic) also implements
 `build_optimizer` and `train_phase`, which the model runs after the auto-encoder update.
 """
@@ -40,6 +40,7 @@ class Forward:
   model: Any
 
 
+@keras.saving.register_keras_serializable(package="rae_tf")
 class Term(keras.layers.Layer):
   """Base class of a weighted loss term.
 
@@ -51,7 +52,8 @@ class Term(keras.layers.Layer):
     super().__init__(**kwargs)
     self.coefficient = float(coefficient)
 
-  def call(self, fwd: Forward):
+  def compute(self, fwd: Forward):
+    """The unweighted scalar value of the term on one forward pass."""
     raise NotImplementedError
 
   # Terms with their own trainable network override these two.
@@ -64,16 +66,18 @@ class Term(keras.layers.Layer):
     return {**super().get_config(), "coefficient": self.coefficient}
 
 
+@keras.saving.register_keras_serializable(package="rae_tf")
 class KLDivergence(Term):
   """KL(q(z|x) || N(0, I)), batch mean; coefficient beta. Needs a Gaussian encoder."""
 
-  def call(self, fwd):
+  def compute(self, fwd):
     if fwd.z_log_var is None:
       raise ConfigError("the KL term needs a Gaussian encoder (--encoder=gaussian)")
     return tf.reduce_mean(
         divergences.kl_diagonal_gaussian_to_standard_normal(fwd.z_mean, fwd.z_log_var))
 
 
+@keras.saving.register_keras_serializable(package="rae_tf")
 class MaximumMeanDiscrepancy(Term):
   """MMD between the batch codes and as many prior samples (WAE-MMD).
 
@@ -88,7 +92,7 @@ class MaximumMeanDiscrepancy(Term):
     self.kernel = kernel
     self.prior_variance = float(prior_variance)
 
-  def call(self, fwd):
+  def compute(self, fwd):
     return divergences.mmd(fwd.z, fwd.prior_z, self.kernel, self.prior_variance)
 
   def get_config(self):
@@ -96,25 +100,28 @@ class MaximumMeanDiscrepancy(Term):
             "prior_variance": self.prior_variance}
 
 
+@keras.saving.register_keras_serializable(package="rae_tf")
 class LatentL2(Term):
   """RAE's code penalty: batch mean of ||z||^2."""
 
-  def call(self, fwd):
+  def compute(self, fwd):
     return tf.reduce_mean(tf.reduce_sum(tf.square(fwd.z), axis=1))
 
 
+@keras.saving.register_keras_serializable(package="rae_tf")
 class DecoderWeightDecay(Term):
   """RAE-L2: sum of squared decoder kernel weights."""
 
-  def call(self, fwd):
+  def compute(self, fwd):
     kernels = [v for v in fwd.model.decoder.trainable_variables if "kernel" in v.path]
     return tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels])
 
 
+@keras.saving.register_keras_serializable(package="rae_tf")
 class DecoderGradientPenalty(Term):
   """RAE-GP: batch mean of ||d ||D(z)||^2 / dz||^2 (smooth decoder)."""
 
-  def call(self, fwd):
+  def compute(self, fwd):
     model = fwd.model
     with tf.GradientTape() as tape:
       tape.watch(fwd.z)
@@ -124,6 +131,7 @@ class DecoderGradientPenalty(Term):
     return tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=1))
 
 
+@keras.saving.register_keras_serializable(package="rae_tf")
 class LatentAdversary(Term):
   """A latent critic C(z) that tells encoded codes from prior samples (WAE-GAN / AAE).
 
@@ -165,7 +173,7 @@ class LatentAdversary(Term):
     self.optimizer.build(self.critic.trainable_variables)
     return self.optimizer
 
-  def call(self, fwd):
+  def compute(self, fwd):
     score_q = self.critic(fwd.z, training=True)
     if self.loss == "gan":
       return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(

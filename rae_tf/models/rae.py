@@ -16,6 +16,7 @@ _SALT_ENCODER_NOISE = 1
 _SALT_PRIOR = 2
 
 
+@keras.saving.register_keras_serializable(package="rae_tf")
 class RegularizedAutoEncoder(keras.Model):
   """An auto-encoder trained on reconstruction + weighted latent regularizers.
 
@@ -131,7 +132,7 @@ class RegularizedAutoEncoder(keras.Model):
     losses = {"reconstruction": tf.reduce_mean(self.likelihood.cost(fwd.x, fwd.logits))}
     total = losses["reconstruction"]
     for name, term in zip(self.term_names, self.terms):
-      losses[name] = term(fwd)
+      losses[name] = term.compute(fwd)
       total = total + term.coefficient * losses[name]
     losses["loss"] = total
     return losses
