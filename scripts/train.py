@@ -1,0 +1,111 @@
+r"""Trains a regularized auto-encoder model, writes TensorBoard logs and a SavedModel.
+
+  python scripts/train.py --flagfile=configs/quickstart.flags
+  python scripts/train.py --flagfile=configs/wae_mmd.flags --latent_dim=8 --workdir=runs/w8
+
+Re-running the same command resumes from the workdir's last checkpoint. Bad input exits
+with status 2 and one line that says what to fix.
+"""
+import dataclasses
+import os
+import sys
+import typing
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TF's C++ start-up chatter out.
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+
+from rae_tf.config import TrainConfig
+from rae_tf.errors import ConfigError
+
+HELP = {
+    "model": "Registered model: ae, vae, beta_vae, wae_mmd, wae_gan, rae_l2, rae_gp, rae_sn.",
+    "latent_dim": "Latent dimension m.",
+    "arch": "Network architecture: mlp (vectors or images), dcgan, infogan (images).",
+    "width": "Base width: channels of the first conv (dcgan, infogan) or units per layer (mlp).",
+    "depth": "Hidden layers of the mlp encoder/decoder.",
+    "dataset": "Data: synthetic, synthetic_image, mnist10k (bundled, offline), mnist, "
+               "fashion_mnist, cifar10, celeb_a (tensorflow-datasets), or npz:PATH.",
+    "data_dir": "tensorflow-datasets data directory (pre-downloaded data sets).",
+    "true_latent_dim": "synthetic data: dimension n of the true latent z ~ N(0, I_n).",
+    "ambient_dim": "synthetic data: dimension d of x = f(z).",
+    "num_examples": "synthetic data: number of training examples.",
+    "epochs": "Total epochs (a resumed run trains up to this number).",
+    "steps_per_epoch": "Steps per epoch (default: one pass over the training set).",
+    "batch_size": "Global batch size (split over replicas).",
+    "learning_rate": "Adam learning rate of the auto-encoder.",
+    "adam_beta_1": "Adam beta_1 of the auto-encoder.",
+    "seed": "Seed of data shuffling, weight initialisation and the per-step noise.",
+    "strategy": "tf.distribute strategy: default (one device) or mirrored (all GPUs, or "
+                "--cpu_devices logical CPUs).",
+    "cpu_devices": "Split the CPU into this many logical devices (to try --strategy=mirrored "
+                   "without GPUs); 0 = leave as is.",
+    "likelihood": "Decoder likelihood: bernoulli, gaussian (fixed variance), mse, "
+                  "gaussian_learned (default: the model's).",
+    "decoder_variance": "Variance of --likelihood=gaussian (WAE's 0.05*||x-y||^2 is 10).",
+    "beta": "KL weight of vae / beta_vae.",
+    "reg_weight": "lambda: weight of the divergence D_Z (MMD or adversarial critic).",
+    "mmd_kernel": "MMD kernel of wae_mmd: imq or rbf.",
+    "prior_variance": "sigma_z^2 used for the MMD kernel scale C = 2*m*sigma_z^2.",
+    "latent_l2": "RAE: weight of ||z||^2.",
+    "decoder_l2": "RAE-L2: weight of the decoder's L2 weight decay.",
+    "gp_weight": "RAE-GP: weight of the decoder gradient penalty.",
+    "critic_width": "Units per layer of the latent critic (wae_gan).",
+    "critic_depth": "Hidden layers of the latent critic.",
+    "critic_steps": "Critic updates per auto-encoder step.",
+    "critic_learning_rate": "Adam learning rate of the critic.",
+    "workdir": "Run directory: TensorBoard logs, checkpoints, config.json.",
+    "export_dir": "SavedModel root (TF Serving layout <export_dir>/<name>/<version>); "
+                  "empty = no export.",
+    "export_name": "Model name under --export_dir (default: --model).",
+    "log_every_steps": "Write per-step losses to TensorBoard every this many steps.",
+    "num_image_samples": "Prior samples in the per-epoch TensorBoard sample grid.",
+}
+
+
+def define_flags(config_cls):
+  """One absl flag per config field, typed and defaulted from the dataclass."""
+  for field in dataclasses.fields(config_cls):
+    kind = field.type
+    if typing.get_origin(kind) is typing.Union:  # Optional[X]
+      kind = [a for a in typing.get_args(kind) if a is not type(None)][0]
+    definer = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
+               str: flags.DEFINE_string, bool: flags.DEFINE_bool}[kind]
+    definer(field.name, field.default, HELP[field.name])
+
+
+define_flags(TrainConfig)
+FLAGS = flags.FLAGS
+
+
+def parse_flags(argv):
+  """Parses flags; a bad flag or flagfile is one line on stderr and exit status 2."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    print(f"error: {e}. See --helpfull for the flags.", file=sys.stderr)
+    sys.exit(2)
+
+
+def config_from_flags() -> TrainConfig:
+  values = {f.name: FLAGS[f.name].value for f in dataclasses.fields(TrainConfig)}
+  return TrainConfig(**values)
+
+
+def main(argv):
+  if len(argv) > 1:
+    print(f"error: unexpected arguments {argv[1:]}; flags look like --name=value",
+          file=sys.stderr)
+    sys.exit(2)
+  try:
+    config = config_from_flags()
+    from rae_tf import training  # pylint: disable=g-import-not-at-top (slow TF import)
+    training.train(config)
+  except ConfigError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=parse_flags)
