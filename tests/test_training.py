@@ -1,0 +1,134 @@
+"""End to end: train -> workdir (config, checkpoints, TensorBoard) -> resume -> export."""
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rae_tf import training
+from rae_tf.config import TrainConfig
+from rae_tf.errors import ConfigError
+
+from conftest import run_python
+
+
+def _config(tmp_path, **kw):
+  base = dict(model="rae_l2", dataset="synthetic_image", true_latent_dim=3, num_examples=64,
+              latent_dim=4, arch="dcgan", width=4, batch_size=16, epochs=1,
+              learning_rate=1e-3, workdir=str(tmp_path / "run"),
+              export_dir=str(tmp_path / "saved_models"), export_name="toy",
+              log_every_steps=1, num_image_samples=4)
+  base.update(kw)
+  return TrainConfig(**base)
+
+
+def _event_tags(logdir):
+  tags = set()
+  for path in glob.glob(os.path.join(logdir, "**", "events.out.tfevents.*"), recursive=True):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        tags.add(value.tag)
+  return tags
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  tmp_path = tmp_path_factory.mktemp("train")
+  config = _config(tmp_path)
+  return config, training.train(config, verbose=0)
+
+
+def test_workdir_contents(trained):
+  config, result = trained
+  assert result.epochs_done == 1
+  with open(os.path.join(config.workdir, "config.json")) as f:
+    assert TrainConfig.from_dict(json.load(f)) == config
+  assert glob.glob(os.path.join(config.workdir, "checkpoints", "ckpt-1*"))
+  tags = _event_tags(os.path.join(config.workdir, "tensorboard"))
+  for tag in ("step/loss", "step/reconstruction", "epoch/loss", "reconstructions",
+              "prior_samples", "latent/dim_00", "_hparams_/session_start_info"):
+    assert tag in tags, (tag, sorted(tags))
+
+
+def test_export_layout(trained):
+  config, result = trained
+  assert result.export_path == os.path.join(config.export_dir, "toy", "1")
+  assert os.path.exists(os.path.join(result.export_path, "saved_model.pb"))
+  leftovers = [d for d in os.listdir(os.path.dirname(result.export_path)) if d.startswith(".")]
+  assert not leftovers
+
+
+def test_resume_continues_from_checkpoint(trained, tmp_path):
+  config, result = trained
+  before = [w.numpy() for w in result.model.weights]
+  iterations = int(result.model.optimizer.iterations.numpy())
+  again = training.train(config.replace(epochs=2), verbose=0)
+  assert again.epochs_done == 2
+  # Resumed, not restarted: the step counter continues from the first run's.
+  assert int(again.model.optimizer.iterations.numpy()) == 2 * iterations
+  assert len(again.history["loss"]) == 1
+  assert any(not np.allclose(a, w.numpy()) for a, w in zip(before, again.model.weights))
+  assert again.export_path.endswith(os.path.join("toy", "2"))
+  # Nothing left to train: no new export either.
+  third = training.train(config.replace(epochs=2), verbose=0)
+  assert third.history == {} and third.export_path == again.export_path
+
+
+def test_resume_refuses_other_config(trained):
+  config, _ = trained
+  with pytest.raises(ConfigError, match="latent_dim"):
+    training.train(config.replace(latent_dim=5), verbose=0)
+
+
+def test_batch_larger_than_dataset_is_config_error(tmp_path):
+  with pytest.raises(ConfigError, match="--batch_size"):
+    training.train(_config(tmp_path, batch_size=1000), verbose=0)
+  assert not os.path.exists(tmp_path / "run")  # Nothing half-written.
+
+
+EXPORT_CHECK = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+assert "keras" not in sys.modules
+m = tf.saved_model.load(sys.argv[1])
+out = m.signatures["serving_default"](seed=tf.constant([3, 4, 3], tf.int64))
+img, z = out["image"].numpy(), out["latent"].numpy()
+enc = m.signatures["encode"](image=tf.constant(img))["latent"].numpy()
+dec = m.signatures["decode"](latent=tf.constant(z))["image"].numpy()
+rec = m.signatures["reconstruct"](image=tf.constant(img))["image"].numpy()
+print(json.dumps(dict(shape=list(img.shape), zshape=list(z.shape), enc=list(enc.shape),
+      same_seed=float(np.abs(img[0] - img[2]).max()), diff_seed=float(np.abs(img[0] - img[1]).max()),
+      decode_matches=float(np.abs(dec - img).max()), rec_shape=list(rec.shape),
+      lo=float(img.min()), hi=float(img.max()), keras=("keras" in sys.modules))))
+"""
+
+
+def test_export_round_trip_in_fresh_process(trained, tmp_path):
+  _, result = trained
+  script = tmp_path / "check.py"
+  script.write_text(EXPORT_CHECK)
+  proc = run_python([str(script), result.export_path])
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert out["shape"] == [3, 28, 28, 1] and out["zshape"] == [3, 4] and out["enc"] == [3, 4]
+  assert out["same_seed"] == 0.0 and out["diff_seed"] > 0.0
+  assert out["decode_matches"] < 1e-5
+  assert out["rec_shape"] == [3, 28, 28, 1]
+  assert 0.0 <= out["lo"] and out["hi"] <= 1.0
+  assert not out["keras"]
+
+
+def test_export_runs_under_saved_model_cli(trained):
+  _, result = trained
+  cli = os.path.join(os.path.dirname(os.path.realpath(__import__("sys").executable)),
+                     "saved_model_cli")
+  args = ["-c", "from tensorflow.python.tools.saved_model_cli import main; main()"]
+  proc = run_python(args + ["run", "--dir", result.export_path, "--tag_set", "serve",
+                            "--signature_def", "serving_default",
+                            "--input_exprs", "seed=[1,2]"])
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "Result for output key image" in proc.stdout
+  assert "Result for output key latent" in proc.stdout
