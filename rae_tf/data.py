@@ -105,6 +105,22 @@ class DataSource:
     """
     raise NotImplementedError
 
+  def training_stream(self, batch_size: int, *, seed: int = 0,
+                      start_epoch: int = 0) -> tf.data.Dataset:
+    """An endless stream of training batches, epoch after epoch, from `start_epoch` on.
+
+    Used by the trainer with `steps_per_epoch`. Subclasses make epoch e's order a pure
+    function of (seed, e), so a resumed run sees the batches an uninterrupted run would, and
+    however often Keras (or tf.distribute) re-creates the iterator, the order is the same.
+
+    Args:
+      batch_size: examples per batch (incomplete batches are dropped).
+      seed: shuffle seed.
+      start_epoch: the first epoch of the stream.
+    """
+    del start_epoch  # This fallback cannot seek: it reshuffles per iteration instead.
+    return self.train_dataset(batch_size, seed=seed).repeat()
+
   def test_dataset(self, batch_size: int, *,
                    drop_remainder: bool = False) -> tf.data.Dataset:
     """The test split in a fixed order as float32 batches [batch, *spec.shape].
@@ -210,6 +226,29 @@ class ArrayDataSource(DataSource):
   def train_dataset(self, batch_size: int, *, shuffle: bool = True, seed: int = 0,
                     drop_remainder: bool = True) -> tf.data.Dataset:
     return self._pipeline("train", batch_size, shuffle, seed, drop_remainder)
+
+  def training_stream(self, batch_size: int, *, seed: int = 0,
+                      start_epoch: int = 0) -> tf.data.Dataset:
+    num = self._x["train"].shape[0]
+    _check_batch_size(self.spec, batch_size, num, "train", True)
+    data = self._tensor("train")
+    is_uint8 = self._x["train"].dtype == np.uint8
+
+    def epoch_order(epoch):
+      # Stateless: epoch e's permutation depends only on (seed, e).
+      perm = tf.argsort(tf.random.stateless_uniform(
+          [num], seed=tf.stack([tf.cast(seed, tf.int64), epoch])))
+      return tf.data.Dataset.from_tensor_slices(perm)
+
+    def gather(indices):
+      batch = tf.gather(data, indices)
+      return tf.cast(batch, tf.float32) * (1.0 / 255.0) if is_uint8 else batch
+
+    # Each epoch drops its own remainder, so epochs stay aligned with steps_per_epoch.
+    ds = tf.data.Dataset.range(start_epoch, 2**62).flat_map(
+        lambda e: epoch_order(e).batch(batch_size, drop_remainder=True))
+    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
   def test_dataset(self, batch_size: int, *,
                    drop_remainder: bool = False) -> tf.data.Dataset:

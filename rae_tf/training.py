@@ -129,7 +129,7 @@ def train(config: TrainConfig, verbose: Optional[int] = None) -> TrainResult:
                       f"{replicas} replicas of --strategy={config.strategy}")
   source = rae_data.get_data_source(data_config(config))
   spec = source.spec
-  if config.steps_per_epoch is None and spec.num_train < config.batch_size:
+  if spec.num_train < config.batch_size:
     raise ConfigError(f"--batch_size={config.batch_size} exceeds the {spec.num_train} "
                       f"training examples of --dataset={config.dataset}; lower it")
   check_workdir(config)
@@ -162,16 +162,16 @@ def train(config: TrainConfig, verbose: Optional[int] = None) -> TrainResult:
   ]
   history: Dict[str, list] = {}
   if initial_epoch < config.epochs:
-    train_ds = source.train_dataset(config.batch_size, seed=config.seed)
-    if config.steps_per_epoch is not None:
-      train_ds = train_ds.repeat()
+    train_ds = source.training_stream(config.batch_size, seed=config.seed,
+                                      start_epoch=initial_epoch)
+    steps = config.steps_per_epoch or spec.num_train // config.batch_size
     _say(f"training {config.model} on {config.dataset} {spec.shape} "
          f"for epochs {initial_epoch + 1}..{config.epochs}, {replicas} replica(s); "
          f"TensorBoard: tensorboard --logdir {logdir}")
     if verbose is None:
       verbose = 1 if sys.stdout.isatty() else 2
     fit = model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch,
-                    steps_per_epoch=config.steps_per_epoch, callbacks=cbs, verbose=verbose)
+                    steps_per_epoch=steps, callbacks=cbs, verbose=verbose)
     history = fit.history
   else:
     _say(f"{config.workdir} already holds {initial_epoch} epochs (>= --epochs={config.epochs})")

@@ -395,3 +395,18 @@ def test_celeb_a_pipeline_with_fake_tfds(monkeypatch):
   assert y is None and x.shape == (5, 64, 64, 3)
   np.testing.assert_allclose(x[:, 0, 0, 0], np.arange(5) / 255.0, atol=1e-6)
   assert _epoch(src.test_dataset(4)).shape == (6, 64, 64, 3)
+
+
+def test_training_stream_is_a_pure_function_of_seed_and_epoch():
+  source = data.get_data_source(data.DataConfig(name="synthetic", ambient_dim=6,
+                                                true_latent_dim=2, num_examples=50))
+  steps = 50 // 8  # 6 batches per epoch, remainder dropped per epoch.
+  full = [b.numpy() for b in source.training_stream(8, seed=3).take(3 * steps)]
+  resumed = [b.numpy() for b in source.training_stream(8, seed=3, start_epoch=2).take(steps)]
+  for a, b in zip(full[2 * steps:], resumed):
+    np.testing.assert_array_equal(a, b)  # Resuming at epoch 2 replays epoch 2 exactly.
+  assert not np.array_equal(full[0], full[steps])  # Epochs are reshuffled.
+  epoch0 = np.concatenate(full[:steps])
+  assert len({row.tobytes() for row in epoch0}) == steps * 8  # No repeats within an epoch.
+  other = next(iter(source.training_stream(8, seed=4))).numpy()
+  assert not np.array_equal(full[0], other)
