@@ -45,7 +45,7 @@ def measure(model_name: str, width: int) -> dict:
                        workdir="unused", export_dir="")
   source = rae_data.get_data_source(training.data_config(config))
   model, _ = training.build_compiled_model(config, source.spec, tf.distribute.get_strategy())
-  ds = source.train_dataset(config.batch_size, seed=0).repeat()
+  ds = source.training_stream(config.batch_size, seed=0)
 
   class Timer(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):

@@ -3,6 +3,8 @@ import dataclasses
 import json
 import os
 import sys
+import time
+import warnings
 from typing import Any, Dict, Optional
 
 import keras
@@ -170,8 +172,11 @@ def train(config: TrainConfig, verbose: Optional[int] = None) -> TrainResult:
          f"TensorBoard: tensorboard --logdir {logdir}")
     if verbose is None:
       verbose = 1 if sys.stdout.isatty() else 2
-    fit = model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch,
-                    steps_per_epoch=steps, callbacks=cbs, verbose=verbose)
+    with warnings.catch_warnings():
+      # Keras warns that fit's shuffle=True is ignored for a tf.data input: we shuffle there.
+      warnings.filterwarnings("ignore", message=".*shuffle=True.*")
+      fit = model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch,
+                      steps_per_epoch=steps, callbacks=cbs, verbose=verbose)
     history = fit.history
   else:
     _say(f"{config.workdir} already holds {initial_epoch} epochs (>= --epochs={config.epochs})")
@@ -179,6 +184,8 @@ def train(config: TrainConfig, verbose: Optional[int] = None) -> TrainResult:
   export_path = None
   if config.export_dir:
     export_path = _export_once(model, config, spec, int(epoch.numpy()))
+  _say(f"done: {int(epoch.numpy())} epochs in {config.workdir} (checkpoints/, config.json); "
+       f"view: tensorboard --logdir {logdir}")
   return TrainResult(model=model, hparams=hparams, history=history,
                      epochs_done=int(epoch.numpy()), export_path=export_path,
                      workdir=config.workdir)
@@ -193,10 +200,12 @@ def _export_once(model, config: TrainConfig, spec, epochs_done: int) -> str:
     if last.get("epochs") == epochs_done and os.path.isdir(last.get("path", "")):
       _say(f"SavedModel of epoch {epochs_done} already at {last['path']}")
       return last["path"]
+  _say(f"exporting the SavedModel under {config.export_dir} ...")
+  start = time.time()
   path = rae_export.export_saved_model(model, config.export_dir, config.run_name,
                                        spec.is_image)
   with open(record, "w") as f:
     json.dump({"path": path, "epochs": epochs_done}, f)
-  _say(f"SavedModel: {path}\n  try: saved_model_cli run --dir {path} --tag_set serve "
+  _say(f"SavedModel ({time.time() - start:.0f} s): {path}\n  try: saved_model_cli run --dir {path} --tag_set serve "
        f"--signature_def serving_default --input_exprs 'seed=[1,2,3]'")
   return path

@@ -15,6 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TF's C++ start-up cha
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
+from absl import logging
 
 from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError
@@ -98,6 +99,7 @@ def main(argv):
     print(f"error: unexpected arguments {argv[1:]}; flags look like --name=value",
           file=sys.stderr)
     sys.exit(2)
+  logging.set_verbosity(logging.WARNING)  # TF's Python INFO lines drown the progress bar.
   try:
     config = config_from_flags()
     from rae_tf import training  # pylint: disable=g-import-not-at-top (slow TF import)
