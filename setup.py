@@ -23,6 +23,7 @@ setuptools.setup(
         "scikit-learn>=1.4",
         "pillow>=10.0",
         "psutil>=5.9",
+        "matplotlib>=3.8",
     ],
     extras_require={"test": ["pytest>=8.0"]},
 )

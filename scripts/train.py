@@ -6,10 +6,7 @@ r"""Trains a regularized auto-encoder model, writes TensorBoard logs and a Saved
 Re-running the same command resumes from the workdir's last checkpoint. Bad input exits
 with status 2 and one line that says what to fix.
 """
-import dataclasses
 import os
-import sys
-import typing
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TF's C++ start-up chatter out.
 
@@ -17,8 +14,8 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from absl import logging
 
+from rae_tf import cli
 from rae_tf.config import TrainConfig
-from rae_tf.errors import ConfigError
 
 HELP = {
     "model": "Registered model: ae, vae, beta_vae, wae_mmd, wae_gan, rae_l2, rae_gp, rae_sn.",
@@ -65,49 +62,20 @@ HELP = {
 }
 
 
-def define_flags(config_cls):
-  """One absl flag per config field, typed and defaulted from the dataclass."""
-  for field in dataclasses.fields(config_cls):
-    kind = field.type
-    if typing.get_origin(kind) is typing.Union:  # Optional[X]
-      kind = [a for a in typing.get_args(kind) if a is not type(None)][0]
-    definer = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
-               str: flags.DEFINE_string, bool: flags.DEFINE_bool}[kind]
-    definer(field.name, field.default, HELP[field.name])
-
-
-define_flags(TrainConfig)
+cli.define_flags(TrainConfig, HELP)
 FLAGS = flags.FLAGS
 
 
-def parse_flags(argv):
-  """Parses flags; a bad flag or flagfile is one line on stderr and exit status 2."""
-  try:
-    return FLAGS(argv)
-  except flags.Error as e:
-    print(f"error: {e}. See --helpfull for the flags.", file=sys.stderr)
-    sys.exit(2)
-
-
-def config_from_flags() -> TrainConfig:
-  values = {f.name: FLAGS[f.name].value for f in dataclasses.fields(TrainConfig)}
-  return TrainConfig(**values)
-
-
 def main(argv):
-  if len(argv) > 1:
-    print(f"error: unexpected arguments {argv[1:]}; flags look like --name=value",
-          file=sys.stderr)
-    sys.exit(2)
   logging.set_verbosity(logging.WARNING)  # TF's Python INFO lines drown the progress bar.
-  try:
-    config = config_from_flags()
+
+  def train():
+    config = cli.config_from_flags(TrainConfig)
     from rae_tf import training  # pylint: disable=g-import-not-at-top (slow TF import)
     training.train(config)
-  except ConfigError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+
+  cli.run_or_exit(train, argv)
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=cli.make_flags_parser())

@@ -40,6 +40,6 @@ def test_flagfile_and_override(tmp_path):
       f"--workdir={tmp_path / 'run'}", f"--export_dir={tmp_path / 'exports'}"]))
   proc = run_python([TRAIN, f"--flagfile={flagfile}", "--latent_dim=2"])
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert "SavedModel:" in proc.stdout and "tensorboard --logdir" in proc.stdout
+  assert "SavedModel (" in proc.stdout and "tensorboard --logdir" in proc.stdout
   assert '"latent_dim": 2' in (tmp_path / "run" / "config.json").read_text()
   assert (tmp_path / "exports" / "ae" / "1" / "saved_model.pb").exists()

@@ -1,0 +1,367 @@
+"""evaluate(config): a trained run (or SavedModel) -> metrics.json, PNG figures, TensorBoard.
+
+Metrics (`rae_tf.metrics`): generation FID (prior samples vs test images), reconstruction
+FID (reconstructions vs test images), PRD F_8 / F_1/8 (Sajjadi et al.), improved precision /
+recall (Kynkäänniemi et al., k = 3), NAC and active dimensions of the test codes.
+Features: "inception" (InceptionV3 pool, weights from a local file), "domain" (a classifier
+trained on the data set's labelled training split: *domain FID*, not comparable with
+published Inception FIDs) or "raw" (the data themselves: vectors, or flattened pixels).
+"""
+import dataclasses
+import json
+import os
+import time
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from rae_tf import data as rae_data
+from rae_tf import metrics
+from rae_tf.config import TrainConfig
+from rae_tf.errors import ConfigError
+
+FEATURES = ("domain", "inception", "raw")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+  """What to evaluate and how (flags of scripts/evaluate.py).
+
+  Attributes:
+    workdir: a training run directory (config.json + checkpoints/).
+    export_dir: a SavedModel version directory (instead of --workdir); needs --dataset.
+    dataset: data set to compare with (default: the run's).
+    data_dir: tensorflow-datasets directory.
+    num_samples: generated samples, reconstructions and test images per metric.
+    features: "domain", "inception" or "raw".
+    inception_weights: InceptionV3 notop weights file (features="inception").
+    cache_dir: where the domain classifier is cached (default: <out_dir>/../feature_cache).
+    out_dir: output folder (default: <workdir>/eval, or eval/<name>-<version>).
+    batch_size: batch size for sampling and encoding.
+    seed: first sample seed.
+    prd_runs: PRD k-means runs averaged.
+    domain_epochs: training epochs of the domain classifier (when not cached).
+    embedding: "pca" or "tsne" for the code scatter plot.
+    figures: whether to write PNG figures.
+  """
+  workdir: Optional[str] = None
+  export_dir: Optional[str] = None
+  dataset: Optional[str] = None
+  data_dir: Optional[str] = None
+  num_samples: int = 10000
+  features: str = "domain"
+  inception_weights: Optional[str] = None
+  cache_dir: Optional[str] = None
+  out_dir: Optional[str] = None
+  batch_size: int = 500
+  seed: int = 0
+  prd_runs: int = 10
+  domain_epochs: int = 3
+  embedding: str = "pca"
+  figures: bool = True
+
+  def __post_init__(self):
+    if bool(self.workdir) == bool(self.export_dir):
+      raise ConfigError("pass exactly one of --workdir (a training run) or --export_dir "
+                        "(a SavedModel version directory)")
+    if self.num_samples < 2:
+      raise ConfigError(f"--num_samples={self.num_samples} must be >= 2")
+    if self.batch_size < 1:
+      raise ConfigError(f"--batch_size={self.batch_size} must be >= 1")
+    if self.features not in FEATURES:
+      raise ConfigError(f"unknown --features={self.features!r}; choose one of: "
+                        + ", ".join(FEATURES))
+    if self.prd_runs < 1:
+      raise ConfigError(f"--prd_runs={self.prd_runs} must be >= 1")
+
+
+class Generator:
+  """The four operations evaluation needs, from a Keras model or a SavedModel."""
+
+  latent_dim: int
+  mask_values: Optional[np.ndarray] = None
+
+  def sample(self, seeds: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    raise NotImplementedError
+
+  def encode(self, x: np.ndarray) -> np.ndarray:
+    raise NotImplementedError
+
+  def decode(self, z: np.ndarray) -> np.ndarray:
+    raise NotImplementedError
+
+  def reconstruct(self, x: np.ndarray) -> np.ndarray:
+    raise NotImplementedError
+
+
+class KerasGenerator(Generator):
+  """A RegularizedAutoEncoder restored from a training run."""
+
+  def __init__(self, model):
+    self.model = model
+    self.latent_dim = model.latent_dim
+    self._sample = tf.function(model.sample_from_seeds, reduce_retracing=True)
+    self._encode = tf.function(model.encode, reduce_retracing=True)
+    self._decode = tf.function(model.decode, reduce_retracing=True)
+    self._reconstruct = tf.function(model.reconstruct, reduce_retracing=True)
+    mask = getattr(model, "mask_values", None)
+    self.mask_values = np.asarray(mask()) if callable(mask) else None
+
+  def sample(self, seeds):
+    images, z = self._sample(tf.constant(seeds, tf.int64))
+    return images.numpy(), z.numpy()
+
+  def encode(self, x):
+    return self._encode(tf.constant(x)).numpy()
+
+  def decode(self, z):
+    return self._decode(tf.constant(z, tf.float32)).numpy()
+
+  def reconstruct(self, x):
+    return self._reconstruct(tf.constant(x)).numpy()
+
+
+class SavedModelGenerator(Generator):
+  """An exported SavedModel, through its serving signatures."""
+
+  def __init__(self, path: str):
+    if not os.path.exists(os.path.join(path, "saved_model.pb")):
+      raise ConfigError(f"--export_dir={path} holds no saved_model.pb; pass a version "
+                        "directory such as saved_models/<name>/1")
+    self.loaded = tf.saved_model.load(path)
+    sig = self.loaded.signatures
+    missing = {"serving_default", "encode", "decode", "reconstruct"} - set(sig)
+    if missing:
+      raise ConfigError(f"--export_dir={path} lacks signatures {sorted(missing)}; export it "
+                        "with rae_tf (scripts/train.py)")
+    self._sig = sig
+    self.key = [k for k in sig["decode"].structured_outputs][0]
+    self.latent_dim = int(sig["decode"].structured_input_signature[1]["latent"].shape[-1])
+
+  def sample(self, seeds):
+    out = self._sig["serving_default"](seed=tf.constant(seeds, tf.int64))
+    return out[self.key].numpy(), out["latent"].numpy()
+
+  def encode(self, x):
+    return self._sig["encode"](**{self.key: tf.constant(x)})["latent"].numpy()
+
+  def decode(self, z):
+    return self._sig["decode"](latent=tf.constant(z, tf.float32))[self.key].numpy()
+
+  def reconstruct(self, x):
+    return self._sig["reconstruct"](**{self.key: tf.constant(x)})[self.key].numpy()
+
+
+def load_run(workdir: str):
+  """(model, TrainConfig) of a training run, restored from its latest checkpoint."""
+  from rae_tf import training  # pylint: disable=g-import-not-at-top (circular-free, lazy)
+  path = os.path.join(workdir, "config.json")
+  if not os.path.isdir(workdir):
+    raise ConfigError(f"--workdir={workdir} does not exist; pass a training run directory")
+  if not os.path.exists(path):
+    raise ConfigError(f"--workdir={workdir} has no config.json; pass the --workdir of a "
+                      "finished scripts/train.py run")
+  with open(path) as f:
+    config = TrainConfig.from_dict(json.load(f)).replace(strategy="default", cpu_devices=0)
+  latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+  if latest is None:
+    raise ConfigError(f"--workdir={workdir} has no checkpoint yet; train at least one epoch")
+  source = rae_data.get_data_source(training.data_config(config))
+  model, _ = training.build_compiled_model(config, source.spec, tf.distribute.get_strategy())
+  epoch = tf.Variable(0, dtype=tf.int64)
+  training.make_checkpoint(model, epoch).restore(latest).expect_partial()
+  return model, config, int(epoch.numpy())
+
+
+def _batched(fn, x, batch_size):
+  outs = [fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+  if isinstance(outs[0], tuple):
+    return tuple(np.concatenate(parts) for parts in zip(*outs))
+  return np.concatenate(outs)
+
+
+def _say(msg):
+  print(f"[rae_tf] {msg}", flush=True)
+
+
+def _features(config: EvalConfig, source, cache_dir: str):
+  """Returns (extract_fn, label, info dict)."""
+  spec = source.spec
+  if config.features == "raw":
+    return (lambda x: x.reshape(len(x), -1)), "raw-data FID", {}
+  if not spec.is_image:
+    raise ConfigError(f"--features={config.features} needs images; --dataset="
+                      f"{spec.name} holds vectors: use --features=raw")
+  from rae_tf.metrics import features as feats  # pylint: disable=g-import-not-at-top
+  if config.features == "inception":
+    net = feats.InceptionFeatures(config.inception_weights)
+    return net.features, net.label, {"inception_weights": config.inception_weights}
+  x_train, y_train = source.arrays("train")
+  x_test, y_test = source.arrays("test")
+  _say(f"domain classifier: loading from or training into {cache_dir}")
+  net = feats.get_domain_features(cache_dir, x_train, y_train, x_test, y_test,
+                                  epochs=config.domain_epochs)
+  _say(f"domain classifier test accuracy {net.test_accuracy:.4f}")
+  return net.features, net.label, {"domain_classifier_test_accuracy": net.test_accuracy}
+
+
+def evaluate(config: EvalConfig) -> Dict[str, Any]:
+  """Computes the metrics and figures; returns the metrics dict (also in metrics.json).
+
+  Raises:
+    ConfigError: for bad input, before anything is written.
+  """
+  start = time.time()
+  if config.workdir:
+    model, train_config, epochs = load_run(config.workdir)
+    generator = KerasGenerator(model)
+    data_config = rae_data.DataConfig(
+        name=config.dataset or train_config.dataset,
+        data_dir=config.data_dir or train_config.data_dir,
+        true_latent_dim=train_config.true_latent_dim, ambient_dim=train_config.ambient_dim,
+        num_examples=train_config.num_examples, seed=train_config.seed)
+    out_dir = config.out_dir or os.path.join(config.workdir, "eval")
+    run_name, step = train_config.model, epochs
+  else:
+    if not config.dataset:
+      raise ConfigError("--export_dir needs --dataset (the data the model was trained on)")
+    generator = SavedModelGenerator(config.export_dir)
+    data_config = rae_data.DataConfig(name=config.dataset, data_dir=config.data_dir)
+    version = os.path.basename(os.path.normpath(config.export_dir))
+    name = os.path.basename(os.path.dirname(os.path.normpath(config.export_dir)))
+    out_dir = config.out_dir or os.path.join("eval", f"{name}-{version}")
+    run_name, step = name, int(version) if version.isdigit() else 0
+  source = rae_data.get_data_source(data_config)
+  spec = source.spec
+  n = config.num_samples
+  if n > spec.num_test:
+    raise ConfigError(f"--num_samples={n} exceeds the {spec.num_test} test examples of "
+                      f"--dataset={spec.name}; lower --num_samples")
+  x_test, y_test = source.arrays("test", limit=n)
+  cache_dir = config.cache_dir or os.path.join(os.path.dirname(os.path.abspath(out_dir)),
+                                               "feature_cache")
+  extract, feature_label, feature_info = _features(config, source, cache_dir)
+
+  _say(f"sampling {n} images, reconstructing and encoding {n} test images ...")
+  t0 = time.time()
+  seeds = np.arange(config.seed, config.seed + n, dtype=np.int64)
+  generated, prior_codes = _batched(generator.sample, seeds, config.batch_size)
+  reconstructed = _batched(generator.reconstruct, x_test, config.batch_size)
+  codes = _batched(generator.encode, x_test, config.batch_size)
+  t_sample = time.time() - t0
+
+  _say(f"features ({feature_label}) ...")
+  t0 = time.time()
+  f_real, f_gen, f_rec = (extract(a) for a in (x_test, generated, reconstructed))
+  t_features = time.time() - t0
+
+  _say("FID, PRD, improved precision/recall, latent statistics ...")
+  t0 = time.time()
+  prd = metrics.compute_prd(f_real, f_gen, num_runs=config.prd_runs, seed=config.seed)
+  ipr = metrics.improved_precision_recall(f_real, f_gen)
+  if generator.mask_values is not None:
+    active = metrics.active_dims_from_mask(generator.mask_values)
+    active_rule = "mask >= 0.1"
+  else:
+    active = metrics.active_dims_from_variance(codes)
+    active_rule = "variance > 1e-2 * max variance"
+  results = {
+      "run": run_name, "step": step, "dataset": spec.name, "num_samples": n,
+      "features": config.features, "fid_label": feature_label, **feature_info,
+      "fid_generation": metrics.fid_from_features(f_real, f_gen),
+      "fid_reconstruction": metrics.fid_from_features(f_real, f_rec),
+      "prd_f8_recall": prd.f_8, "prd_f1_8_precision": prd.f_1_8,
+      "improved_precision": ipr.precision, "improved_recall": ipr.recall,
+      "nac": metrics.nac(codes, active), "active_dims": int(np.sum(active)),
+      "active_dims_rule": active_rule, "latent_dim": int(codes.shape[1]),
+  }
+  t_metrics = time.time() - t0
+
+  os.makedirs(out_dir, exist_ok=True)
+  images = {}
+  if config.figures:
+    images = _figures(out_dir, generator, spec, x_test, y_test, generated, reconstructed,
+                      codes, source, prd, config)
+  results["seconds"] = {"sampling": t_sample, "features": t_features, "metrics": t_metrics,
+                        "total": time.time() - start}
+  with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+    json.dump(_jsonable(results), f, indent=2, sort_keys=True)
+  if config.workdir:
+    _to_tensorboard(os.path.join(config.workdir, "tensorboard", "eval"), results, images, step)
+  results["out_dir"] = out_dir
+  return results
+
+
+def _jsonable(d):
+  return {k: (float(v) if isinstance(v, (np.floating, np.integer)) else v)
+          for k, v in d.items()}
+
+
+def _figures(out_dir, generator, spec, x_test, y_test, generated, reconstructed, codes,
+             source, prd, config) -> Dict[str, np.ndarray]:
+  """Writes the PNG figures; returns {name: image} for TensorBoard."""
+  from rae_tf import viz  # pylint: disable=g-import-not-at-top (matplotlib is slow to load)
+  fig = lambda name: os.path.join(out_dir, name)
+  images = {}
+  metrics.plot_prd(prd, fig("prd_curve.png"))
+  images["latent_covariance"] = viz.covariance_heatmap(
+      metrics.latent_covariance(codes), fig("latent_covariance.png"),
+      title="covariance of test codes", return_image=True)
+  images["codes_embedding"] = viz.embedding_plot(
+      codes, y_test, fig(f"codes_{config.embedding}.png"), method=config.embedding,
+      return_image=True)
+  if not spec.is_image:
+    return images
+  images["samples"] = viz.sample_grid(generated[:100], fig("samples.png"), columns=10)
+  images["reconstructions"] = viz.reconstruction_pairs(x_test[:20], reconstructed[:20],
+                                                       fig("reconstructions.png"), columns=10)
+  pairs = np.stack([codes[0:16:2], codes[1:16:2]], axis=1)
+  for mode in ("linear", "slerp"):
+    images[f"interpolation_{mode}"] = viz.interpolation_grid(
+        generator.decode, pairs, 10, mode, fig(f"interpolation_{mode}.png"))
+  if y_test is not None and len(np.unique(y_test)) > 1:
+    positive = int(np.bincount(y_test.astype(np.int64)).argmax())
+    direction = viz.attribute_direction(codes, y_test, positive)
+    negatives = codes[y_test != positive][:6]
+    images["attribute_manipulation"] = viz.attribute_manipulation(
+        generator.decode, negatives, direction, np.linspace(-1.0, 2.0, 7),
+        fig(f"attribute_class{positive}.png"))
+  x_train, _ = source.arrays("train", limit=min(spec.num_train, 20000))
+  images["nearest_train_neighbours"] = viz.neighbour_grid(
+      generated[:8], x_train, 4, fig("nearest_neighbours.png"))
+  return images
+
+
+def _to_tensorboard(logdir, results, images, step):
+  writer = tf.summary.create_file_writer(logdir)
+  with writer.as_default(step=step):
+    for key, value in results.items():
+      if isinstance(value, (int, float, np.floating)) and not isinstance(value, bool):
+        tf.summary.scalar(f"eval/{key}", float(value))
+    for name, image in images.items():
+      if image is not None:
+        image = np.asarray(image, np.float32)
+        if image.ndim == 2:
+          image = image[..., None]
+        tf.summary.image(f"eval/{name}", image[None, ..., :3] if image.shape[-1] >= 3
+                         else image[None])
+  writer.flush()
+
+
+def format_table(results: Dict[str, Any]) -> str:
+  """A short human-readable table of the headline numbers."""
+  rows = [
+      (f"{results['fid_label']} generation", f"{results['fid_generation']:.2f}"),
+      (f"{results['fid_label']} reconstruction", f"{results['fid_reconstruction']:.2f}"),
+      ("PRD F_8 (recall) / F_1/8 (precision)",
+       f"{results['prd_f8_recall']:.3f} / {results['prd_f1_8_precision']:.3f}"),
+      ("improved precision / recall (k=3)",
+       f"{results['improved_precision']:.3f} / {results['improved_recall']:.3f}"),
+      ("NAC", f"{results['nac']:.3f}"),
+      ("active dims m_A / m", f"{results['active_dims']} / {results['latent_dim']}"),
+      ("samples", str(results["num_samples"])),
+      ("seconds", f"{results['seconds']['total']:.1f}"),
+  ]
+  width = max(len(r[0]) for r in rows)
+  return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)

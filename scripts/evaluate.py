@@ -1,0 +1,61 @@
+r"""Evaluates a trained model: FID, precision/recall, NAC, active dims, figures.
+
+  python scripts/evaluate.py --workdir=runs/quickstart
+  python scripts/evaluate.py --workdir=runs/rae_l2_mnist --features=inception \
+      --inception_weights=/path/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5
+  python scripts/evaluate.py --export_dir=saved_models/quickstart/1 --dataset=mnist10k
+
+Writes <out_dir>/metrics.json and PNG figures, the same scalars and images to the run's
+TensorBoard (tensorboard/eval), and prints a short table. "domain" features give a
+*domain FID*, comparable only with other domain FIDs, never with published Inception FIDs.
+"""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import logging
+
+from rae_tf import cli
+from rae_tf.evaluation import EvalConfig
+
+HELP = {
+    "workdir": "Training run directory to evaluate (config.json + checkpoints/).",
+    "export_dir": "Or: a SavedModel version directory (saved_models/<name>/<version>); "
+                  "then --dataset is required.",
+    "dataset": "Data set to compare with (default: the run's).",
+    "data_dir": "tensorflow-datasets directory (default: the run's).",
+    "num_samples": "Generated samples / reconstructions / test images per metric "
+                   "(at most the test split's size; 10000 in the papers).",
+    "features": "Feature network: domain (classifier trained on the data's labels; "
+                "'domain FID'), inception (needs --inception_weights) or raw (the data).",
+    "inception_weights": "Local Keras InceptionV3 notop weights file "
+                         "(inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5).",
+    "cache_dir": "Domain classifier cache (default: feature_cache/ beside --out_dir).",
+    "out_dir": "Output folder (default: <workdir>/eval, or eval/<name>-<version>).",
+    "batch_size": "Batch size for sampling, encoding and reconstruction.",
+    "seed": "First sample seed (samples use seeds seed..seed+num_samples-1).",
+    "prd_runs": "PRD k-means runs averaged (paper: 10).",
+    "domain_epochs": "Training epochs of the domain classifier when it is not cached.",
+    "embedding": "2-D embedding of the codes for the scatter plot: pca or tsne.",
+    "figures": "Write PNG figures (samples, reconstructions, interpolations, ...).",
+}
+cli.define_flags(EvalConfig, HELP)
+
+
+def main(argv):
+  logging.set_verbosity(logging.WARNING)
+
+  def evaluate():
+    config = cli.config_from_flags(EvalConfig)
+    from rae_tf import evaluation  # pylint: disable=g-import-not-at-top (slow TF import)
+    results = evaluation.evaluate(config)
+    print(f"[rae_tf] {results['run']} on {results['dataset']}:")
+    print(evaluation.format_table(results))
+    print(f"[rae_tf] metrics.json and figures in {results['out_dir']}")
+
+  cli.run_or_exit(evaluate, argv)
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=cli.make_flags_parser())
