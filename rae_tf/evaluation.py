@@ -238,6 +238,11 @@ def evaluate(config: EvalConfig) -> Dict[str, Any]:
   if n > spec.num_test:
     raise ConfigError(f"--num_samples={n} exceeds the {spec.num_test} test examples of "
                       f"--dataset={spec.name}; lower --num_samples")
+  probe, _ = generator.sample(np.array([config.seed], np.int64))
+  if tuple(probe.shape[1:]) != tuple(spec.shape):
+    raise ConfigError(f"--dataset={spec.name} has examples of shape {tuple(spec.shape)} but "
+                      f"the model generates {tuple(probe.shape[1:])}; evaluate on the data "
+                      "it was trained on")
   x_test, y_test = source.arrays("test", limit=n)
   cache_dir = config.cache_dir or os.path.join(os.path.dirname(os.path.abspath(out_dir)),
                                                "feature_cache")

@@ -1,0 +1,116 @@
+"""scripts/evaluate.py and rae_tf.evaluation on a tiny trained run."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from rae_tf import evaluation
+from rae_tf import training
+from rae_tf.config import TrainConfig
+from rae_tf.errors import ConfigError
+
+from conftest import ROOT, run_python
+
+EVALUATE = os.path.join(ROOT, "scripts", "evaluate.py")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+  tmp = tmp_path_factory.mktemp("evalrun")
+  config = TrainConfig(model="rae_l2", dataset="mnist10k", arch="dcgan", width=4,
+                       latent_dim=6, batch_size=50, epochs=1, steps_per_epoch=20,
+                       learning_rate=2e-3, workdir=str(tmp / "run"),
+                       export_dir=str(tmp / "exports"), export_name="tiny",
+                       num_image_samples=4)
+  result = training.train(config, verbose=0)
+  return config, result
+
+
+@pytest.fixture(scope="module")
+def evaluated(run):
+  config, _ = run
+  return evaluation.evaluate(evaluation.EvalConfig(
+      workdir=config.workdir, num_samples=300, prd_runs=2, domain_epochs=1,
+      batch_size=100))
+
+
+def test_metrics_json_and_values(evaluated):
+  with open(os.path.join(evaluated["out_dir"], "metrics.json")) as f:
+    saved = json.load(f)
+  for key in ("fid_generation", "fid_reconstruction", "prd_f8_recall", "prd_f1_8_precision",
+              "improved_precision", "improved_recall", "nac", "active_dims",
+              "domain_classifier_test_accuracy"):
+    assert key in saved and np.isfinite(saved[key]), key
+  assert saved["fid_label"] == "domain FID"
+  assert saved["fid_generation"] > 0 and saved["fid_reconstruction"] > 0
+  # Reconstructions of the test images are closer to them than prior samples are.
+  assert saved["fid_reconstruction"] < saved["fid_generation"]
+  assert 0.0 <= saved["improved_precision"] <= 1.0 and 0.0 <= saved["nac"] <= 1.0
+  assert 1 <= saved["active_dims"] <= 6 and saved["domain_classifier_test_accuracy"] > 0.5
+
+
+def test_figures_written(evaluated):
+  names = set(os.listdir(evaluated["out_dir"]))
+  for name in ("samples.png", "reconstructions.png", "interpolation_linear.png",
+               "interpolation_slerp.png", "nearest_neighbours.png", "prd_curve.png",
+               "latent_covariance.png", "codes_pca.png"):
+    assert name in names, (name, names)
+  assert any(n.startswith("attribute_class") for n in names)
+
+
+def test_table_mentions_domain_fid(evaluated):
+  table = evaluation.format_table(evaluated)
+  assert "domain FID generation" in table and "NAC" in table
+
+
+def test_saved_model_evaluation_matches_workdir(run, evaluated, tmp_path):
+  _, result = run
+  from_export = evaluation.evaluate(evaluation.EvalConfig(
+      export_dir=result.export_path, dataset="mnist10k", num_samples=300, prd_runs=2,
+      domain_epochs=1, batch_size=100, figures=False, out_dir=str(tmp_path / "e"),
+      cache_dir=os.path.join(os.path.dirname(evaluated["out_dir"]), "feature_cache")))
+  # Same weights, same seeds, same cached classifier: the same numbers.
+  np.testing.assert_allclose(from_export["fid_generation"], evaluated["fid_generation"],
+                             rtol=1e-3)
+  np.testing.assert_allclose(from_export["fid_reconstruction"],
+                             evaluated["fid_reconstruction"], rtol=1e-3)
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    (dict(workdir="/nonexistent/run"), "--workdir"),
+    (dict(num_samples=5000), "--num_samples"),
+    (dict(dataset="synthetic"), "shape"),
+    (dict(features="inception"), "--inception_weights"),
+])
+def test_bad_input(run, kwargs, needle):
+  config, _ = run
+  args = dict(workdir=config.workdir, num_samples=100, figures=False)
+  args.update(kwargs)
+  with pytest.raises(ConfigError, match=needle):
+    evaluation.evaluate(evaluation.EvalConfig(**args))
+
+
+def test_config_validation():
+  with pytest.raises(ConfigError, match="exactly one"):
+    evaluation.EvalConfig()
+  with pytest.raises(ConfigError, match="--features"):
+    evaluation.EvalConfig(workdir="x", features="vgg")
+  with pytest.raises(ConfigError, match="--dataset"):
+    evaluation.evaluate(evaluation.EvalConfig(export_dir="/nonexistent"))
+
+
+def test_cli_empty_run_dir_exits_2(tmp_path):
+  proc = run_python([EVALUATE, f"--workdir={tmp_path}"])
+  assert proc.returncode == 2 and "Traceback" not in proc.stderr
+  assert "config.json" in proc.stderr
+
+
+def test_cli_prints_table(run, evaluated, tmp_path):
+  config, _ = run
+  proc = run_python([EVALUATE, f"--workdir={config.workdir}", "--num_samples=200",
+                     "--prd_runs=1", f"--out_dir={tmp_path / 'cli'}",
+                     f"--cache_dir={os.path.join(os.path.dirname(evaluated['out_dir']), 'feature_cache')}"])
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "domain FID generation" in proc.stdout
+  assert (tmp_path / "cli" / "metrics.json").exists()
