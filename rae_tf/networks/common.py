@@ -1,31 +1,190 @@
-"""Helpers shared by the architectures: validation, optional spectral normalisation."""
+"""Helpers shared by the architectures: validation, spectral norm, fast standard layers.
+
+The two layer classes here compute exactly what their Keras parents compute (same
+variables, same initialisers, same maths); they only pick a faster TensorFlow kernel where
+one exists, which on a 2-core CPU is worth ~30% of a dcgan training step:
+
+  * `BatchNormalization` runs the fused `FusedBatchNormV3` kernel (Keras 3 dropped the
+    `fused` option and normalises with ~10 separate element-wise ops).
+  * `Conv2D` computes a convolution whose kernel covers its whole input (output 1x1, the
+    last dcgan encoder block on 28x28 images) as one matmul; oneDNN's convolution is ~6x
+    slower on that shape.
+"""
+import math
+from typing import Optional, Sequence, Tuple
+
 import keras
+import tensorflow as tf
 
 from rae_tf.errors import ConfigError
 
 KERNEL_INIT = "glorot_normal"
 
 
-def check_sizes(width: int, depth: int):
-  if width < 1:
-    raise ConfigError(f"--width={width} must be >= 1")
-  if depth < 1:
-    raise ConfigError(f"--depth={depth} must be >= 1")
+def check_sizes(width, depth, width_flag: str = "--width", depth_flag: str = "--depth"):
+  """Raises ConfigError unless width and depth are integers >= 1.
+
+  Args:
+    width: units / base channels per layer.
+    depth: number of hidden layers.
+    width_flag: the flag that set `width`, named in the error.
+    depth_flag: the flag that set `depth`, named in the error.
+  """
+  for value, flag in ((width, width_flag), (depth, depth_flag)):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+      raise ConfigError(f"{flag}={value!r} must be an integer >= 1")
 
 
-def maybe_sn(layer, spectral_norm: bool):
-  """Wraps a kernel layer in spectral normalisation (RAE-SN) when asked."""
+def check_dim(value, what: str, flag: str = "--latent_dim") -> int:
+  """Returns `value` as an int, raising ConfigError unless it is an integer >= 1.
+
+  Args:
+    value: a vector size (latent size, encoder output size).
+    what: what the size is, for the error message.
+    flag: the flag that sets it.
+
+  Returns:
+    int(value).
+  """
+  if isinstance(value, bool) or int(value) != value or value < 1:
+    raise ConfigError(f"{what} must be an integer >= 1, got {value!r}; set {flag} >= 1")
+  return int(value)
+
+
+def check_data_shape(shape) -> Tuple[int, ...]:
+  """Returns one example's shape as a tuple of ints >= 1, else raises ConfigError.
+
+  Args:
+    shape: the shape of one example, without the batch dimension.
+
+  Returns:
+    The shape as a tuple of ints.
+  """
+  try:
+    shape = tuple(int(d) for d in shape)
+  except (TypeError, ValueError):
+    shape = ()
+  if not shape or min(shape) < 1:
+    raise ConfigError(f"examples must have a known, non-empty shape, got {shape}; "
+                      "check --dataset")
+  return shape
+
+
+def image_shape(arch: str, shape: Sequence[int],
+                sizes: Optional[Sequence[int]] = None) -> Tuple[int, int, int]:
+  """Checks that `shape` is a square image (H, W, C), with H in `sizes` when given.
+
+  Args:
+    arch: the architecture name, for the error message.
+    shape: the shape of one example.
+    sizes: the supported image sizes, or None for any square size.
+
+  Returns:
+    The shape as a tuple (H, W, C).
+  """
+  shape = check_data_shape(shape)
+  if len(shape) != 3:
+    raise ConfigError(f"--arch={arch} needs images [H, W, C], got examples of shape "
+                      f"{shape}; use --arch=mlp for vector data")
+  h, w, _ = shape
+  if h != w or (sizes is not None and h not in sizes):
+    supported = ", ".join(f"{s}x{s}" for s in sizes) if sizes else "square H == W"
+    raise ConfigError(f"--arch={arch} does not support {h}x{w} images (supported: "
+                      f"{supported}); use --arch=mlp or resize the data")
+  return shape
+
+
+def maybe_sn(layer: keras.layers.Layer, spectral_norm: bool) -> keras.layers.Layer:
+  """Wraps a kernel layer in spectral normalisation (RAE-SN) when asked.
+
+  Args:
+    layer: a Dense / Conv2D / Conv2DTranspose layer.
+    spectral_norm: whether to wrap it.
+
+  Returns:
+    `layer`, or `keras.layers.SpectralNormalization(layer)`.
+  """
   return keras.layers.SpectralNormalization(layer) if spectral_norm else layer
 
 
-def image_shape(arch: str, shape, sizes=None):
-  """Checks that `shape` is an image (H, W, C) with H == W in `sizes`; returns it."""
-  if len(shape) != 3:
-    raise ConfigError(f"--arch={arch} needs images [H, W, C], got examples of shape "
-                      f"{tuple(shape)}; use --arch=mlp for vector data")
-  h, w, _ = shape
-  if h != w or (sizes is not None and h not in sizes):
-    supported = ", ".join(f"{s}x{s}" for s in sizes) if sizes else "square"
-    raise ConfigError(f"--arch={arch} does not support {h}x{w} images (supported: "
-                      f"{supported}); use --arch=mlp or resize the data")
-  return tuple(shape)
+def bn_relu(h):
+  """BatchNormalization (fused kernel) followed by ReLU.
+
+  Args:
+    h: a symbolic tensor [B, C] or [B, H, W, C].
+
+  Returns:
+    The symbolic output.
+  """
+  return keras.layers.ReLU()(BatchNormalization()(h))
+
+
+@keras.saving.register_keras_serializable(package="rae_tf")
+class BatchNormalization(keras.layers.BatchNormalization):
+  """`keras.layers.BatchNormalization` computed with TensorFlow's fused kernel.
+
+  Same variables, momentum / epsilon semantics and moving-statistics update as the parent
+  (which uses the biased batch variance); inputs the fused kernel cannot take (masks,
+  renorm, synchronized, non-last axis, non-float32, rank other than 2 or 4) go to the
+  parent's implementation.
+  """
+
+  def _can_fuse(self, inputs, mask) -> bool:
+    rank = inputs.shape.rank
+    return (mask is None and not self.renorm and not self.synchronized
+            and rank in (2, 4) and self.axis in (-1, rank - 1)
+            and inputs.dtype == tf.float32 and self.compute_dtype == "float32")
+
+  def call(self, inputs, training=None, mask=None):
+    if not self._can_fuse(inputs, mask):
+      return super().call(inputs, training=training, mask=mask)
+    channels = inputs.shape[-1]
+    x = inputs if inputs.shape.rank == 4 else tf.reshape(inputs, [-1, 1, 1, channels])
+    ones = tf.ones([channels], tf.float32)
+    scale = tf.convert_to_tensor(self.gamma) if self.scale else ones
+    offset = tf.convert_to_tensor(self.beta) if self.center else tf.zeros_like(ones)
+    if training and self.trainable:
+      y, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+          x=x, scale=scale, offset=offset, mean=tf.constant([], tf.float32),
+          variance=tf.constant([], tf.float32), epsilon=self.epsilon,
+          data_format="NHWC", is_training=True)
+      # The fused kernel reports the Bessel-corrected variance; Keras tracks the biased one.
+      count = tf.cast(tf.size(x, out_type=tf.int64) // channels, tf.float32)
+      variance = variance * ((count - 1.0) / tf.maximum(count, 1.0))
+      momentum = self.momentum
+      self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
+      self.moving_variance.assign(
+          self.moving_variance * momentum + variance * (1.0 - momentum))
+    else:
+      y, _, _, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+          x=x, scale=scale, offset=offset,
+          mean=tf.convert_to_tensor(self.moving_mean),
+          variance=tf.convert_to_tensor(self.moving_variance), epsilon=self.epsilon,
+          data_format="NHWC", is_training=False)
+    return y if inputs.shape.rank == 4 else tf.reshape(y, tf.shape(inputs))
+
+
+@keras.saving.register_keras_serializable(package="rae_tf")
+class Conv2D(keras.layers.Conv2D):
+  """`keras.layers.Conv2D` that computes whole-input ('valid', 1x1 output) cases as a matmul.
+
+  When the kernel exactly covers a channels_last input, the convolution is one dot product
+  per output channel; flattening both in (h, w, c) order and multiplying gives the same
+  result with the same kernel variable. Every other case is the parent's convolution.
+  """
+
+  def _whole_input(self, inputs) -> bool:
+    return (self.padding == "valid" and self.data_format == "channels_last"
+            and self.groups == 1 and tuple(self.dilation_rate) == (1, 1)
+            and tuple(inputs.shape[1:3]) == tuple(self.kernel_size))
+
+  def call(self, inputs):
+    if not self._whole_input(inputs):
+      return super().call(inputs)
+    fan_in = math.prod(self.kernel_size) * inputs.shape[-1]
+    kernel = tf.reshape(tf.convert_to_tensor(self.kernel), [fan_in, self.filters])
+    y = tf.matmul(tf.reshape(inputs, [-1, fan_in]), kernel)
+    if self.use_bias:
+      y = tf.nn.bias_add(y, tf.convert_to_tensor(self.bias))
+    y = tf.reshape(y, [-1, 1, 1, self.filters])
+    return self.activation(y) if self.activation is not None else y
