@@ -2,10 +2,13 @@
 
 The two layer classes here compute exactly what their Keras parents compute (same
 variables, same initialisers, same maths); they only pick a faster TensorFlow kernel where
-one exists, which on a 2-core CPU is worth ~30% of a dcgan training step:
+one exists. With dcgan's exact-equivalent padding forms they take a width-128 28x28 training
+step at batch 100 on a 2-core CPU from ~165 to ~250 images/s (width 32: ~2000 to ~2600):
 
   * `BatchNormalization` runs the fused `FusedBatchNormV3` kernel (Keras 3 dropped the
-    `fused` option and normalises with ~10 separate element-wise ops).
+    `fused` option and normalises with ~10 separate element-wise ops). Its double backprop
+    (RAE-GP through BN) is exact, where Keras' differs slightly: tf.nn.moments stops the
+    gradient through the mean inside the variance.
   * `Conv2D` computes a convolution whose kernel covers its whole input (output 1x1, the
     last dcgan encoder block on 28x28 images) as one matmul; oneDNN's convolution is ~6x
     slower on that shape.
