@@ -16,6 +16,8 @@ setuptools.setup(
         # TFP 0.25 refuses to import without tf-keras, even when only tfp.distributions is used.
         "tf-keras>=2.21,<2.22",
         "tensorflow-datasets>=4.9,<4.10",
+        # tfds 4.9 imports it when downloading but does not declare it.
+        "importlib_resources>=5.0",
         "absl-py>=2.0",
         "tensorboard>=2.21,<2.22",
         "numpy>=1.26",
