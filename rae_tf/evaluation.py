@@ -170,7 +170,13 @@ def load_run(workdir: str):
   source = rae_data.get_data_source(training.data_config(config))
   model, _ = training.build_compiled_model(config, source.spec, tf.distribute.get_strategy())
   epoch = tf.Variable(0, dtype=tf.int64)
-  training.make_checkpoint(model, epoch).restore(latest).expect_partial()
+  status = training.make_checkpoint(model, epoch).restore(latest)
+  try:
+    status.assert_existing_objects_matched()
+  except AssertionError as e:
+    raise ConfigError(f"--workdir={workdir}: checkpoint {latest} does not match the model "
+                      f"this rae_tf version builds from its config.json ({str(e)[:120]}...); "
+                      "evaluate its SavedModel with --export_dir instead") from None
   return model, config, int(epoch.numpy())
 
 

@@ -149,7 +149,12 @@ def train(config: TrainConfig, verbose: Optional[int] = None) -> TrainResult:
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(config.workdir, "checkpoints"),
                                        max_to_keep=3)
   if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    try:
+      checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    except AssertionError as e:
+      raise ConfigError(f"--workdir={config.workdir}: checkpoint {manager.latest_checkpoint} "
+                        "does not match the model this rae_tf version builds "
+                        f"({str(e)[:100]}...); use a new --workdir") from None
     _say(f"resumed from {manager.latest_checkpoint} (epoch {int(epoch.numpy())})")
   initial_epoch = int(epoch.numpy())
 
