@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+import keras
 
 from rae_tf import data as rae_data
 from rae_tf import training
@@ -27,21 +28,22 @@ def _fixed_batch(config):
 
 @pytest.mark.parametrize("name", list(MODELS.names()))
 def test_registered_model_loss_decreases(name):
+  keras.utils.set_random_seed(0)  # Initial weights independent of the tests run before.
   config = _tiny(name)
   x = _fixed_batch(config)
   model, _ = training.build_compiled_model(
       config, rae_data.get_data_source(training.data_config(config)).spec,
       tf.distribute.get_strategy())
   step = tf.function(model.train_step)
-  first = [float(model.compute_losses(model.forward(x, tf.constant([0, 0], tf.int64)))
-                 ["reconstruction"])]
-  for _ in range(60):
+  # The objective itself, except for adversarial models whose critic term may rise.
+  key = "reconstruction" if model.adversarial_terms else "loss"
+  first = [float(model.compute_losses(model.forward(x, tf.constant([0, 0], tf.int64)))[key])]
+  for _ in range(120):
     logs = step(x)
   model.reset_metrics()
-  last = float(model.compute_losses(model.forward(x, tf.constant([0, 0], tf.int64)))
-               ["reconstruction"])
+  last = float(model.compute_losses(model.forward(x, tf.constant([0, 0], tf.int64)))[key])
   assert np.isfinite(last)
-  assert last < 0.9 * first[0], (name, first[0], last)
+  assert last < 0.85 * first[0], (name, key, first[0], last)
   assert set(logs) >= {"loss", "reconstruction"}
 
 
