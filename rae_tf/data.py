@@ -42,6 +42,7 @@ _DATA_FILES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data
 _CELEBA_SHUFFLE_BUFFER = 10000
 _CELEBA_CROP = (45, 173, 25, 153)  # rows 45:173, cols 25:153 of the 218x178 images.
 _CELEBA_SIZE = 64
+_CELEBA_DEFAULT_ATTRIBUTE = "Smiling"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,6 +147,43 @@ class DataSource:
       (x, y): float32 x [N, *spec.shape] (images in [0, 1]) and int64 labels [N] or None.
     """
     raise NotImplementedError
+
+  @property
+  def has_attributes(self) -> bool:
+    """Whether `attribute_mask` can work without an explicit attribute."""
+    return self.arrays("test", limit=1)[1] is not None
+
+  def attribute_mask(self, split: str, attribute: Optional[str] = None,
+                     limit: Optional[int] = None) -> Tuple[np.ndarray, str]:
+    """Which examples have an attribute, for latent attribute manipulation.
+
+    For labelled data sets the attribute is a class id (default: the most frequent class);
+    CelebA overrides this with its binary attributes.
+
+    Args:
+      split: "train" or "test".
+      attribute: the class id as a string (e.g. "3"), or None.
+      limit: the first `limit` examples, in the order of `arrays(split, limit)`.
+
+    Returns:
+      (bool [N] mask, a display name such as "class 3").
+    """
+    _, y = self.arrays(split, limit=limit)
+    if y is None:
+      raise ConfigError(f"--dataset={self.spec.name} has no labels to define an attribute; "
+                        "use a labelled data set (npz with y_train/y_test) or --figures=false")
+    if attribute is None:
+      k = int(np.bincount(y).argmax())
+    else:
+      try:
+        k = int(attribute)
+      except ValueError:
+        raise ConfigError(f"--attribute={attribute!r}: --dataset={self.spec.name} has class "
+                          "labels; pass a class id such as --attribute=3") from None
+    if not np.any(y == k):
+      raise ConfigError(f"--attribute={k}: no {split} example has class {k}; pass one of "
+                        f"{sorted(set(y.tolist()))[:20]}")
+    return y == k, f"class {k}"
 
   def _check_split_and_limit(self, split: str, limit: Optional[int]) -> int:
     """Returns the number of examples to take; raises ConfigError on bad arguments."""
@@ -624,6 +662,22 @@ class CelebADataSource(DataSource):
     ds = self._crops("test").batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(_celeba_resize_and_scale, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+  has_attributes = True
+
+  def attribute_mask(self, split: str, attribute: Optional[str] = None,
+                     limit: Optional[int] = None) -> Tuple[np.ndarray, str]:
+    """CelebA's binary attribute (tfds `attributes`, default "Smiling") per example."""
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    name = attribute or _CELEBA_DEFAULT_ATTRIBUTE
+    num = self._check_split_and_limit(split, limit)
+    ds = tfds.load("celeb_a", split=split, data_dir=self._data_dir, download=False)
+    available = sorted(ds.element_spec["attributes"])
+    if name not in available:
+      raise ConfigError(f"--attribute={name!r} is not a CelebA attribute; choose one of: "
+                        + ", ".join(available))
+    values = [b.numpy() for b in ds.take(num).map(lambda e: e["attributes"][name]).batch(4096)]
+    return np.concatenate(values).astype(bool), name
 
   def arrays(self, split: str = "test",
              limit: Optional[int] = None) -> Tuple[np.ndarray, Optional[np.ndarray]]:

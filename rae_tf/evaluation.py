@@ -43,6 +43,8 @@ class EvalConfig:
     prd_runs: PRD k-means runs averaged.
     domain_epochs: training epochs of the domain classifier (when not cached).
     embedding: "pca" or "tsne" for the code scatter plot.
+    attribute: the attribute of the manipulation figure: a class id for labelled data
+      (default: the most frequent class), a CelebA attribute name (default "Smiling").
     figures: whether to write PNG figures.
   """
   workdir: Optional[str] = None
@@ -59,6 +61,7 @@ class EvalConfig:
   prd_runs: int = 10
   domain_epochs: int = 3
   embedding: str = "pca"
+  attribute: Optional[str] = None
   figures: bool = True
 
   def __post_init__(self):
@@ -331,17 +334,31 @@ def _figures(out_dir, generator, spec, x_test, y_test, generated, reconstructed,
   for mode in ("linear", "slerp"):
     images[f"interpolation_{mode}"] = viz.interpolation_grid(
         generator.decode, pairs, 10, mode, fig(f"interpolation_{mode}.png"))
-  if y_test is not None and len(np.unique(y_test)) > 1:
-    positive = int(np.bincount(y_test.astype(np.int64)).argmax())
-    direction = viz.attribute_direction(codes, y_test, positive)
-    negatives = codes[y_test != positive][:6]
-    images["attribute_manipulation"] = viz.attribute_manipulation(
-        generator.decode, negatives, direction, np.linspace(-1.0, 2.0, 7),
-        fig(f"attribute_class{positive}.png"))
   x_train, _ = source.arrays("train", limit=min(spec.num_train, 20000))
+  if config.attribute is not None or source.has_attributes:
+    images["attribute_manipulation"] = _attribute_figure(
+        out_dir, generator, source, x_train, codes, config)
   images["nearest_train_neighbours"] = viz.neighbour_grid(
       generated[:8], x_train, 4, fig("nearest_neighbours.png"))
   return images
+
+
+def _attribute_figure(out_dir, generator, source, x_train, test_codes, config):
+  """Moves test codes along mean(code | attribute) - mean(code | not), from training codes.
+
+  Rows: three test images without the attribute, then three with it; columns: alpha from
+  -1.5 to 1.5 along the direction, the centre column (alpha = 0) the original.
+  """
+  from rae_tf import viz  # pylint: disable=g-import-not-at-top
+  train_mask, name = source.attribute_mask("train", config.attribute, limit=len(x_train))
+  train_codes = _batched(generator.encode, x_train, config.batch_size)
+  direction = viz.attribute_direction(train_codes, train_mask, True)
+  test_mask, _ = source.attribute_mask("test", config.attribute, limit=len(test_codes))
+  rows = np.concatenate([test_codes[~test_mask][:3], test_codes[test_mask][:3]])
+  slug = "".join(c if c.isalnum() else "_" for c in name)
+  return viz.attribute_manipulation(generator.decode, rows, direction,
+                                    np.linspace(-1.5, 1.5, 7),
+                                    os.path.join(out_dir, f"attribute_{slug}.png"))
 
 
 def _to_tensorboard(logdir, results, images, step):

@@ -38,6 +38,9 @@ HELP = {
     "prd_runs": "PRD k-means runs averaged (paper: 10).",
     "domain_epochs": "Training epochs of the domain classifier when it is not cached.",
     "embedding": "2-D embedding of the codes for the scatter plot: pca or tsne.",
+    "attribute": "Attribute of the manipulation figure: a class id for labelled data "
+                 "(default: the most frequent class) or a CelebA attribute name (default "
+                 "Smiling).",
     "figures": "Write PNG figures (samples, reconstructions, interpolations, ...).",
 }
 cli.define_flags(EvalConfig, HELP)

@@ -378,7 +378,9 @@ def test_celeb_a_pipeline_with_fake_tfds(monkeypatch):
     images = np.full((sizes[split], 218, 178, 3), 255, np.uint8)
     for i in range(sizes[split]):
       images[i, 45:173, 25:153] = i
-    ds = tf.data.Dataset.from_tensor_slices({"image": images})
+    smiling = np.arange(sizes[split]) % 2 == 0
+    ds = tf.data.Dataset.from_tensor_slices(
+        {"image": images, "attributes": {"Smiling": smiling, "Male": ~smiling}})
     return (ds, FakeInfo()) if with_info else ds
 
   monkeypatch.setattr(tfds, "load", fake_load)
@@ -395,6 +397,26 @@ def test_celeb_a_pipeline_with_fake_tfds(monkeypatch):
   assert y is None and x.shape == (5, 64, 64, 3)
   np.testing.assert_allclose(x[:, 0, 0, 0], np.arange(5) / 255.0, atol=1e-6)
   assert _epoch(src.test_dataset(4)).shape == (6, 64, 64, 3)
+  mask, name = src.attribute_mask("test", limit=5)
+  assert name == "Smiling" and mask.tolist() == [True, False, True, False, True]
+  mask, name = src.attribute_mask("train", "Male")
+  assert name == "Male" and mask.sum() == 5 and not mask[0]
+  with pytest.raises(ConfigError, match="--attribute"):
+    src.attribute_mask("test", "Wings")
+
+
+def test_class_attribute_mask():
+  src = data.get_data_source(data.DataConfig(name="mnist10k"))
+  mask, name = src.attribute_mask("test", "3", limit=100)
+  _, y = src.arrays("test", limit=100)
+  assert name == "class 3" and np.array_equal(mask, y == 3)
+  assert src.has_attributes
+  with pytest.raises(ConfigError, match="--attribute"):
+    src.attribute_mask("test", "three")
+  synthetic = data.get_data_source(data.DataConfig(name="synthetic", num_examples=20))
+  assert not synthetic.has_attributes
+  with pytest.raises(ConfigError, match="no labels"):
+    synthetic.attribute_mask("test")
 
 
 def test_training_stream_is_a_pure_function_of_seed_and_epoch():

@@ -56,7 +56,7 @@ def test_figures_written(evaluated):
                "interpolation_slerp.png", "nearest_neighbours.png", "prd_curve.png",
                "latent_covariance.png", "codes_pca.png"):
     assert name in names, (name, names)
-  assert any(n.startswith("attribute_class") for n in names)
+  assert any(n.startswith("attribute_class_") for n in names), names
 
 
 def test_table_mentions_domain_fid(evaluated):
@@ -114,3 +114,17 @@ def test_cli_prints_table(run, evaluated, tmp_path):
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "domain FID generation" in proc.stdout
   assert (tmp_path / "cli" / "metrics.json").exists()
+
+
+def test_attribute_figure_for_a_chosen_class(run, evaluated, tmp_path):
+  config, _ = run
+  out = evaluation.evaluate(evaluation.EvalConfig(
+      workdir=config.workdir, num_samples=100, prd_runs=1, attribute="7",
+      out_dir=str(tmp_path / "a"),
+      cache_dir=os.path.join(os.path.dirname(evaluated["out_dir"]), "feature_cache")))
+  assert (tmp_path / "a" / "attribute_class_7.png").exists()
+  with pytest.raises(ConfigError, match="--attribute"):
+    evaluation.evaluate(evaluation.EvalConfig(
+        workdir=config.workdir, num_samples=100, prd_runs=1, attribute="smile",
+        out_dir=str(tmp_path / "b"),
+        cache_dir=os.path.join(os.path.dirname(evaluated["out_dir"]), "feature_cache")))
