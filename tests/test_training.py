@@ -132,3 +132,18 @@ def test_export_runs_under_saved_model_cli(trained):
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "Result for output key image" in proc.stdout
   assert "Result for output key latent" in proc.stdout
+
+
+def test_failed_export_leaves_nothing_behind(trained, tmp_path, monkeypatch):
+  from rae_tf import export  # pylint: disable=g-import-not-at-top
+  _, result = trained
+
+  def broken_save(obj, path, *args, **kwargs):
+    os.makedirs(os.path.join(path, "variables"))  # Partially written, then it fails.
+    raise OSError("disk full")
+
+  # ExportArchive.write_out saves through tf.saved_model.save.
+  monkeypatch.setattr(tf.saved_model, "save", broken_save)
+  with pytest.raises(OSError, match="disk full"):
+    export.export_saved_model(result.model, str(tmp_path), "broken", is_image=True)
+  assert os.listdir(tmp_path / "broken") == []  # No version dir, no temporary dir.
