@@ -570,6 +570,9 @@ def _tfds_load(name: str, data_dir: Optional[str], **kwargs):
     return tfds.load(name, data_dir=data_dir, download=False, **kwargs)
   except Exception:  # pylint: disable=broad-except  # Not prepared yet: try to download.
     pass
+  # Offline, the download retries for minutes before failing: say what is happening.
+  print(f"[rae_tf] {name} is not prepared in --data_dir={data_dir or '~/tensorflow_datasets'}"
+        "; downloading it with tensorflow-datasets (needs internet) ...", flush=True)
   try:
     return tfds.load(name, data_dir=data_dir, download=True, **kwargs)
   except Exception as e:  # pylint: disable=broad-except  # Offline, no space, bad dir, ...
