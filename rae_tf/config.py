@@ -5,7 +5,7 @@ from typing import Any, Dict, Optional
 
 from rae_tf.errors import ConfigError
 
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
 @dataclasses.dataclass(frozen=True)

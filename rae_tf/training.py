@@ -2,10 +2,12 @@
 import dataclasses
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 import warnings
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import keras
 import tensorflow as tf
@@ -59,11 +61,26 @@ def make_strategy(config: TrainConfig) -> tf.distribute.Strategy:
   configure_cpu_devices(config.cpu_devices)
   if config.strategy == "default":
     return tf.distribute.get_strategy()
+  if config.strategy == "multi_worker":
+    if not os.environ.get("TF_CONFIG"):
+      raise ConfigError("--strategy=multi_worker needs the TF_CONFIG environment variable "
+                        "(the cluster's workers and this task's index) in every worker")
+    return tf.distribute.MultiWorkerMirroredStrategy()
   gpus = tf.config.list_logical_devices("GPU")
   if gpus:
     return tf.distribute.MirroredStrategy()
   cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
   return tf.distribute.MirroredStrategy(devices=cpus)
+
+
+def worker_role(strategy) -> Tuple[bool, int]:
+  """(is_chief, task index): the chief writes the run; other workers write to scratch."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+    return True, 0
+  task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
+  has_chief = "chief" in resolver.cluster_spec().as_dict()
+  return task_type == "chief" or (not has_chief and task_id == 0), task_id
 
 
 def data_config(config: TrainConfig) -> "rae_data.DataConfig":
@@ -137,6 +154,29 @@ def train(config: TrainConfig, verbose: Optional[int] = None) -> TrainResult:
   check_workdir(config)
   model, hparams = build_compiled_model(config, spec, strategy)
 
+  # Multi-worker: every worker takes part in each save (collective ops), but only the chief
+  # writes the run; the others write to a scratch copy that is deleted at the end. All
+  # restore from the chief's checkpoints (a shared file system).
+  is_chief, task_id = worker_role(strategy)
+  restore_dir = os.path.join(config.workdir, "checkpoints")
+  scratch = None
+  if not is_chief:
+    scratch = tempfile.mkdtemp(prefix=f"rae_tf_worker{task_id}_")
+    config = config.replace(workdir=os.path.join(scratch, "run"),
+                            export_dir=os.path.join(scratch, "export") if config.export_dir
+                            else "")
+  try:
+    return _train(config, strategy, source, model, hparams, restore_dir, verbose,
+                  is_chief)
+  finally:
+    if scratch:
+      shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_chief):
+  """The part of train() after validation: write the run, restore, fit, export."""
+  spec = source.spec
+  replicas = strategy.num_replicas_in_sync
   os.makedirs(config.workdir, exist_ok=True)
   with open(os.path.join(config.workdir, "config.json"), "w") as f:
     f.write(config.to_json())
@@ -148,14 +188,15 @@ def train(config: TrainConfig, verbose: Optional[int] = None) -> TrainResult:
   checkpoint = make_checkpoint(model, epoch)
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(config.workdir, "checkpoints"),
                                        max_to_keep=3)
-  if manager.latest_checkpoint:
+  latest = tf.train.latest_checkpoint(restore_dir)
+  if latest:
     try:
-      checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+      checkpoint.restore(latest).assert_existing_objects_matched()
     except AssertionError as e:
-      raise ConfigError(f"--workdir={config.workdir}: checkpoint {manager.latest_checkpoint} "
+      raise ConfigError(f"--workdir={os.path.dirname(restore_dir)}: checkpoint {latest} "
                         "does not match the model this rae_tf version builds "
                         f"({str(e)[:100]}...); use a new --workdir") from None
-    _say(f"resumed from {manager.latest_checkpoint} (epoch {int(epoch.numpy())})")
+    _say(f"resumed from {latest} (epoch {int(epoch.numpy())})")
   initial_epoch = int(epoch.numpy())
 
   logdir = os.path.join(config.workdir, "tensorboard")
@@ -176,7 +217,7 @@ def train(config: TrainConfig, verbose: Optional[int] = None) -> TrainResult:
          f"for epochs {initial_epoch + 1}..{config.epochs}, {replicas} replica(s); "
          f"TensorBoard: tensorboard --logdir {logdir}")
     if verbose is None:
-      verbose = 1 if sys.stdout.isatty() else 2
+      verbose = (1 if sys.stdout.isatty() else 2) if is_chief else 0
     with warnings.catch_warnings():
       # Keras warns that fit's shuffle=True is ignored for a tf.data input: we shuffle there.
       warnings.filterwarnings("ignore", message=".*shuffle=True.*")
@@ -189,6 +230,9 @@ def train(config: TrainConfig, verbose: Optional[int] = None) -> TrainResult:
   export_path = None
   if config.export_dir:
     export_path = _export_once(model, config, spec, int(epoch.numpy()))
+  if not is_chief:
+    return TrainResult(model=model, hparams=hparams, history=history,
+                       epochs_done=int(epoch.numpy()), export_path=None, workdir=None)
   _say(f"done: {int(epoch.numpy())} epochs in {config.workdir} (checkpoints/, config.json); "
        f"view: tensorboard --logdir {logdir}")
   return TrainResult(model=model, hparams=hparams, history=history,

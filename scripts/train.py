@@ -35,8 +35,9 @@ HELP = {
     "learning_rate": "Adam learning rate of the auto-encoder.",
     "adam_beta_1": "Adam beta_1 of the auto-encoder.",
     "seed": "Seed of data shuffling, weight initialisation and the per-step noise.",
-    "strategy": "tf.distribute strategy: default (one device) or mirrored (all GPUs, or "
-                "--cpu_devices logical CPUs).",
+    "strategy": "tf.distribute strategy: default (one device), mirrored (all GPUs, or "
+                "--cpu_devices logical CPUs) or multi_worker (MultiWorkerMirroredStrategy; "
+                "every worker runs the same command with its own TF_CONFIG).",
     "cpu_devices": "Split the CPU into this many logical devices (to try --strategy=mirrored "
                    "without GPUs); 0 = leave as is.",
     "likelihood": "Decoder likelihood: bernoulli, gaussian (fixed variance), mse, "

@@ -11,6 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def run_python(args, env_extra=None, timeout=300, cwd=ROOT):
   """Runs `python args...` in a fresh process; returns CompletedProcess (text)."""
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
+  env.pop("TF_CONFIG", None)
   env.update(env_extra or {})
   return subprocess.run([sys.executable] + list(args), capture_output=True, text=True,
                         timeout=timeout, cwd=cwd, env=env)

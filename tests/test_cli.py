@@ -18,6 +18,7 @@ TRAIN = os.path.join(ROOT, "scripts", "train.py")
     (["--no_such_flag=1"], "no_such_flag"),
     (["--flagfile=/nonexistent/x.flags"], "x.flags"),
     (["--strategy=tpu"], "--strategy"),
+    (["--strategy=multi_worker"], "TF_CONFIG"),
     (["--latent_dim=abc"], "latent_dim"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, args, needle):

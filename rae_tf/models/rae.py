@@ -16,6 +16,13 @@ _SALT_ENCODER_NOISE = 1
 _SALT_PRIOR = 2
 
 
+def _logs(logs):
+  """Keras 3 averages multi-worker logs along axis 0, which scalars lack: give them one."""
+  if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+    return {k: tf.reshape(v, [1]) for k, v in logs.items()}
+  return logs
+
+
 @keras.saving.register_keras_serializable(package="rae_tf")
 class RegularizedAutoEncoder(keras.Model):
   """An auto-encoder trained on reconstruction + weighted latent regularizers.
@@ -154,7 +161,7 @@ class RegularizedAutoEncoder(keras.Model):
         losses[f"{name}_critic"] = term.train_phase(fwd, replicas)
     for name, value in losses.items():
       self.trackers[name].update_state(value)  # Unscaled: trackers average over replicas.
-    return {name: t.result() for name, t in self.trackers.items()}
+    return _logs({name: t.result() for name, t in self.trackers.items()})
 
   def test_step(self, x):
     if isinstance(x, (tuple, list)):
@@ -163,7 +170,7 @@ class RegularizedAutoEncoder(keras.Model):
     losses = self.compute_losses(self.forward(x, seed, training=False))
     for name, value in losses.items():
       self.trackers[name].update_state(value)
-    return {name: self.trackers[name].result() for name in losses}
+    return _logs({name: self.trackers[name].result() for name in losses})
 
   # ---- serialization -----------------------------------------------------------------
   def get_config(self):
