@@ -128,3 +128,16 @@ def test_attribute_figure_for_a_chosen_class(run, evaluated, tmp_path):
         workdir=config.workdir, num_samples=100, prd_runs=1, attribute="smile",
         out_dir=str(tmp_path / "b"),
         cache_dir=os.path.join(os.path.dirname(evaluated["out_dir"]), "feature_cache")))
+
+
+def test_tensorboard_gets_eval_scalars_and_images(run, evaluated):
+  import glob  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  config, _ = run
+  tags = set()
+  for path in glob.glob(os.path.join(config.workdir, "tensorboard", "eval", "events.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      tags.update(v.tag for v in event.summary.value)
+  for tag in ("eval/fid_generation", "eval/fid_reconstruction", "eval/nac", "eval/samples",
+              "eval/reconstructions", "eval/latent_covariance", "eval/interpolation_slerp"):
+    assert tag in tags, (tag, sorted(tags))
