@@ -80,8 +80,10 @@ class TensorBoardLogger(keras.callbacks.Callback):
     step = int(model.optimizer.iterations.numpy())
     with self.writer.as_default(step=step):
       for name, value in (logs or {}).items():
-        tf.summary.scalar(f"epoch/{name}", float(value))
+        if name != "learning_rate":  # Written below for every schedule.
+          tf.summary.scalar(f"epoch/{name}", float(value))
       tf.summary.scalar("epoch/seconds", time.time() - self._epoch_start)
+      tf.summary.scalar("epoch/learning_rate", float(model.optimizer.learning_rate.numpy()))
       codes = model.encode(self.sample_x).numpy()
       for i in range(min(codes.shape[1], 16)):
         tf.summary.histogram(f"latent/dim_{i:02d}", codes[:, i])
@@ -102,3 +104,28 @@ def write_hparams(logdir: str, hparams: Dict[str, Any]):
   clean = {k: v for k, v in hparams.items() if isinstance(v, (bool, int, float, str))}
   with tf.summary.create_file_writer(logdir).as_default():
     hp_api.hparams(clean)
+
+
+class LearningRateDrops(keras.callbacks.Callback):
+  """Divides every optimizer's learning rate by cumulative factors from given epochs.
+
+  WAE's schedule is drops ((30, 2.0), (50, 5.0)): / 2 from epoch 30, / 10 from epoch 50.
+  Set from the base rates at every epoch start, so a resumed run gets the right rate.
+
+  Args:
+    drops: sorted (epoch, factor) pairs; epochs count from 0 like Keras' `epoch`.
+    base_rates: {optimizer: its undecayed learning rate}.
+  """
+
+  def __init__(self, drops, base_rates):
+    super().__init__()
+    self.drops = tuple(drops)
+    self.base_rates = dict(base_rates)
+
+  def on_epoch_begin(self, epoch, logs=None):
+    factor = 1.0
+    for start, f in self.drops:
+      if epoch >= start:
+        factor *= f
+    for optimizer, base in self.base_rates.items():
+      optimizer.learning_rate.assign(base / factor)

@@ -1,7 +1,7 @@
 """The frozen training configuration that library code takes (scripts build it from flags)."""
 import dataclasses
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from rae_tf.errors import ConfigError
 
@@ -34,6 +34,8 @@ class TrainConfig:
   learning_rate: float = 1e-3
   adam_beta_1: float = 0.9
   seed: int = 0
+  lr_drops: Optional[str] = None
+  plateau_patience: int = 0
   strategy: str = "default"
   cpu_devices: int = 0
   # Objective parts (None = the model's default, see rae_tf.models.zoo).
@@ -71,10 +73,35 @@ class TrainConfig:
     if self.strategy not in STRATEGIES:
       raise ConfigError(f"unknown --strategy={self.strategy!r}; choose one of: "
                         + ", ".join(STRATEGIES))
+    self.parsed_lr_drops()  # Validates --lr_drops.
+    if self.plateau_patience and self.lr_drops:
+      raise ConfigError("--lr_drops and --plateau_patience are alternative schedules; "
+                        "pass one of them")
+    if self.plateau_patience < 0:
+      raise ConfigError(f"--plateau_patience={self.plateau_patience} must be >= 0 "
+                        "(0 = off)")
     if self.cpu_devices < 0:
       raise ConfigError(f"--cpu_devices={self.cpu_devices} must be >= 0")
     if not self.workdir:
       raise ConfigError("--workdir must name a directory for logs and checkpoints")
+
+  def parsed_lr_drops(self) -> Tuple[Tuple[int, float], ...]:
+    """--lr_drops "30:2,50:5" -> ((30, 2.0), (50, 5.0)): from epoch 30 divide by 2, from 50
+    by a further 5 (WAE's schedule). Empty for None."""
+    if not self.lr_drops:
+      return ()
+    drops = []
+    for item in self.lr_drops.split(","):
+      try:
+        epoch, factor = item.split(":")
+        drops.append((int(epoch), float(factor)))
+      except ValueError:
+        raise ConfigError(f"--lr_drops={self.lr_drops!r}: expected EPOCH:FACTOR pairs such "
+                          "as 30:2,50:5") from None
+      if drops[-1][0] < 1 or drops[-1][1] <= 0:
+        raise ConfigError(f"--lr_drops={self.lr_drops!r}: epochs must be >= 1 and factors "
+                          "> 0")
+    return tuple(sorted(drops))
 
   def replace(self, **changes) -> "TrainConfig":
     return dataclasses.replace(self, **changes)

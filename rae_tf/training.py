@@ -208,6 +208,13 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
       rae_callbacks.TensorBoardLogger(logdir, sample_x, spec.is_image,
                                       config.log_every_steps, config.num_image_samples),
   ]
+  if config.lr_drops:
+    cbs.append(rae_callbacks.LearningRateDrops(config.parsed_lr_drops(),
+                                               _base_rates(model, config)))
+  if config.plateau_patience:
+    # RAE's schedule: halve the auto-encoder's rate when the epoch loss stops improving.
+    cbs.append(keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5,
+                                                 patience=config.plateau_patience))
   history: Dict[str, list] = {}
   if initial_epoch < config.epochs:
     train_ds = source.training_stream(config.batch_size, seed=config.seed,
@@ -238,6 +245,15 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
   return TrainResult(model=model, hparams=hparams, history=history,
                      epochs_done=int(epoch.numpy()), export_path=export_path,
                      workdir=config.workdir)
+
+
+def _base_rates(model, config):
+  """The configured (undecayed) rates; a resumed optimizer holds an already decayed one."""
+  rates = {model.optimizer: config.learning_rate}
+  for name, opt in model.extra_optimizers.items():
+    term = model.terms[model.term_names.index(name)]
+    rates[opt] = term.learning_rate
+  return rates
 
 
 def _export_once(model, config: TrainConfig, spec, epochs_done: int) -> str:

@@ -34,6 +34,10 @@ HELP = {
     "batch_size": "Global batch size (split over replicas).",
     "learning_rate": "Adam learning rate of the auto-encoder.",
     "adam_beta_1": "Adam beta_1 of the auto-encoder.",
+    "lr_drops": "Step schedule EPOCH:FACTOR,...: divide every optimizer's learning rate by "
+                "FACTOR from EPOCH on, cumulatively (WAE: 30:2,50:5).",
+    "plateau_patience": "If > 0: halve the auto-encoder's learning rate when the epoch loss "
+                        "has not improved for this many epochs (RAE: 5).",
     "seed": "Seed of data shuffling, weight initialisation and the per-step noise.",
     "strategy": "tf.distribute strategy: default (one device), mirrored (all GPUs, or "
                 "--cpu_devices logical CPUs) or multi_worker (MultiWorkerMirroredStrategy; "

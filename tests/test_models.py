@@ -101,3 +101,19 @@ def test_stochastic_encoder_noise_depends_on_step_not_call():
   c = model.forward(x, seed + [0, 1]).z
   np.testing.assert_array_equal(a, b)
   assert not np.allclose(a, c)
+
+
+def test_vae_with_learned_decoder_variance_learns_gamma():
+  keras.utils.set_random_seed(0)
+  config = _tiny("vae", likelihood="gaussian_learned")
+  x = _fixed_batch(config)
+  model, hp = training.build_compiled_model(
+      config, rae_data.get_data_source(training.data_config(config)).spec,
+      tf.distribute.get_strategy())
+  assert hp["likelihood"] == "gaussian_learned"
+  assert any("log_gamma" in v.path for v in model.autoencoder_variables)
+  step = tf.function(model.train_step)
+  for _ in range(100):
+    step(x)
+  # Reconstructions improve, so the learned decoder noise level gamma shrinks below 1.
+  assert float(model.likelihood.log_gamma.numpy()) < -0.05

@@ -47,7 +47,8 @@ def test_workdir_contents(trained):
     assert TrainConfig.from_dict(json.load(f)) == config
   assert glob.glob(os.path.join(config.workdir, "checkpoints", "ckpt-1*"))
   tags = _event_tags(os.path.join(config.workdir, "tensorboard"))
-  for tag in ("step/loss", "step/reconstruction", "epoch/loss", "reconstructions",
+  for tag in ("step/loss", "step/reconstruction", "epoch/loss", "epoch/learning_rate",
+              "reconstructions",
               "prior_samples", "latent/dim_00", "_hparams_/session_start_info"):
     assert tag in tags, (tag, sorted(tags))
 
@@ -147,3 +148,25 @@ def test_failed_export_leaves_nothing_behind(trained, tmp_path, monkeypatch):
   with pytest.raises(OSError, match="disk full"):
     export.export_saved_model(result.model, str(tmp_path), "broken", is_image=True)
   assert os.listdir(tmp_path / "broken") == []  # No version dir, no temporary dir.
+
+
+def test_lr_drops_schedule_and_resume(tmp_path):
+  config = _config(tmp_path, model="wae_gan", critic_width=8, critic_depth=1, epochs=2,
+                   lr_drops="1:2,2:5", learning_rate=1e-3, export_dir="")
+  result = training.train(config, verbose=0)
+  critic_lr = result.model.terms[0].learning_rate
+  np.testing.assert_allclose(float(result.model.optimizer.learning_rate.numpy()), 5e-4)
+  np.testing.assert_allclose(
+      float(result.model.extra_optimizers["adversary"].learning_rate.numpy()), critic_lr / 2)
+  resumed = training.train(config.replace(epochs=3), verbose=0)
+  # From the configured rate, not the restored (already halved) one: 1e-3 / 2 / 5.
+  np.testing.assert_allclose(float(resumed.model.optimizer.learning_rate.numpy()), 1e-4)
+
+
+def test_lr_schedule_flags_are_validated():
+  for bad in ("30", "x:2", "0:2", "30:-1"):
+    with pytest.raises(ConfigError, match="--lr_drops"):
+      TrainConfig(lr_drops=bad)
+  with pytest.raises(ConfigError, match="alternative"):
+    TrainConfig(lr_drops="3:2", plateau_patience=2)
+  assert TrainConfig(lr_drops="50:5,30:2").parsed_lr_drops() == ((30, 2.0), (50, 5.0))
