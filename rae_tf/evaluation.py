@@ -34,7 +34,7 @@ class EvalConfig:
     dataset: data set to compare with (default: the run's).
     data_dir: tensorflow-datasets directory.
     num_samples: generated samples, reconstructions and test images per metric.
-    features: "domain", "inception" or "raw".
+    features: "domain", "inception" or "raw"; None: domain for images, raw for vectors.
     inception_weights: InceptionV3 notop weights file (features="inception").
     cache_dir: where the domain classifier is cached (default: <out_dir>/../feature_cache).
     out_dir: output folder (default: <workdir>/eval, or eval/<name>-<version>).
@@ -52,7 +52,7 @@ class EvalConfig:
   dataset: Optional[str] = None
   data_dir: Optional[str] = None
   num_samples: int = 10000
-  features: str = "domain"
+  features: Optional[str] = None
   inception_weights: Optional[str] = None
   cache_dir: Optional[str] = None
   out_dir: Optional[str] = None
@@ -72,7 +72,7 @@ class EvalConfig:
       raise ConfigError(f"--num_samples={self.num_samples} must be >= 2")
     if self.batch_size < 1:
       raise ConfigError(f"--batch_size={self.batch_size} must be >= 1")
-    if self.features not in FEATURES:
+    if self.features is not None and self.features not in FEATURES:
       raise ConfigError(f"unknown --features={self.features!r}; choose one of: "
                         + ", ".join(FEATURES))
     if self.prd_runs < 1:
@@ -195,24 +195,28 @@ def _say(msg):
 
 
 def _features(config: EvalConfig, source, cache_dir: str):
-  """Returns (extract_fn, label, info dict)."""
+  """Returns (extract_fn, label, info dict, the feature kind used)."""
   spec = source.spec
+  if config.features is None:  # The sane default per data kind.
+    config = dataclasses.replace(config, features="domain" if spec.is_image else "raw")
   if config.features == "raw":
-    return (lambda x: x.reshape(len(x), -1)), "raw-data FID", {}
+    return (lambda x: x.reshape(len(x), -1)), "raw-data FID", {}, "raw"
   if not spec.is_image:
     raise ConfigError(f"--features={config.features} needs images; --dataset="
                       f"{spec.name} holds vectors: use --features=raw")
   from rae_tf.metrics import features as feats  # pylint: disable=g-import-not-at-top
   if config.features == "inception":
     net = feats.InceptionFeatures(config.inception_weights)
-    return net.features, net.label, {"inception_weights": config.inception_weights}
+    return (net.features, net.label, {"inception_weights": config.inception_weights},
+            "inception")
   x_train, y_train = source.arrays("train")
   x_test, y_test = source.arrays("test")
   _say(f"domain classifier: loading from or training into {cache_dir}")
   net = feats.get_domain_features(cache_dir, x_train, y_train, x_test, y_test,
                                   epochs=config.domain_epochs)
   _say(f"domain classifier test accuracy {net.test_accuracy:.4f}")
-  return net.features, net.label, {"domain_classifier_test_accuracy": net.test_accuracy}
+  return (net.features, net.label, {"domain_classifier_test_accuracy": net.test_accuracy},
+          "domain")
 
 
 def evaluate(config: EvalConfig) -> Dict[str, Any]:
@@ -255,7 +259,7 @@ def evaluate(config: EvalConfig) -> Dict[str, Any]:
   x_test, y_test = source.arrays("test", limit=n)
   cache_dir = config.cache_dir or os.path.join(os.path.dirname(os.path.abspath(out_dir)),
                                                "feature_cache")
-  extract, feature_label, feature_info = _features(config, source, cache_dir)
+  extract, feature_label, feature_info, features = _features(config, source, cache_dir)
 
   _say(f"sampling {n} images, reconstructing and encoding {n} test images ...")
   t0 = time.time()
@@ -282,7 +286,7 @@ def evaluate(config: EvalConfig) -> Dict[str, Any]:
     active_rule = "variance > 1e-2 * max variance"
   results = {
       "run": run_name, "step": step, "dataset": spec.name, "num_samples": n,
-      "features": config.features, "fid_label": feature_label, **feature_info,
+      "features": features, "fid_label": feature_label, **feature_info,
       "fid_generation": metrics.fid_from_features(f_real, f_gen),
       "fid_reconstruction": metrics.fid_from_features(f_real, f_rec),
       "prd_f8_recall": prd.f_8, "prd_f1_8_precision": prd.f_1_8,

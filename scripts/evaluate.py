@@ -28,7 +28,8 @@ HELP = {
     "num_samples": "Generated samples / reconstructions / test images per metric "
                    "(at most the test split's size; 10000 in the papers).",
     "features": "Feature network: domain (classifier trained on the data's labels; "
-                "'domain FID'), inception (needs --inception_weights) or raw (the data).",
+                "'domain FID'), inception (needs --inception_weights) or raw (the data). "
+                "Default: domain for images, raw for vectors.",
     "inception_weights": "Local Keras InceptionV3 notop weights file "
                          "(inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5).",
     "cache_dir": "Domain classifier cache (default: feature_cache/ beside --out_dir).",

@@ -2,6 +2,7 @@
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 
@@ -17,9 +18,12 @@ EVALUATE = os.path.join(ROOT, "scripts", "evaluate.py")
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
+  # 300 steps: BatchNorm's moving statistics (momentum 0.99) must settle for inference-mode
+  # reconstructions to be meaningful.
+  keras.utils.set_random_seed(0)
   tmp = tmp_path_factory.mktemp("evalrun")
-  config = TrainConfig(model="rae_l2", dataset="mnist10k", arch="dcgan", width=4,
-                       latent_dim=6, batch_size=50, epochs=1, steps_per_epoch=20,
+  config = TrainConfig(model="rae_l2", dataset="mnist10k", arch="dcgan", width=8,
+                       latent_dim=8, batch_size=50, epochs=2, steps_per_epoch=150,
                        learning_rate=2e-3, workdir=str(tmp / "run"),
                        export_dir=str(tmp / "exports"), export_name="tiny",
                        num_image_samples=4)
@@ -47,7 +51,7 @@ def test_metrics_json_and_values(evaluated):
   # Reconstructions of the test images are closer to them than prior samples are.
   assert saved["fid_reconstruction"] < saved["fid_generation"]
   assert 0.0 <= saved["improved_precision"] <= 1.0 and 0.0 <= saved["nac"] <= 1.0
-  assert 1 <= saved["active_dims"] <= 6 and saved["domain_classifier_test_accuracy"] > 0.5
+  assert 1 <= saved["active_dims"] <= 8 and saved["domain_classifier_test_accuracy"] > 0.5
 
 
 def test_figures_written(evaluated):
@@ -141,3 +145,18 @@ def test_tensorboard_gets_eval_scalars_and_images(run, evaluated):
   for tag in ("eval/fid_generation", "eval/fid_reconstruction", "eval/nac", "eval/samples",
               "eval/reconstructions", "eval/latent_covariance", "eval/interpolation_slerp"):
     assert tag in tags, (tag, sorted(tags))
+
+
+def test_vector_run_defaults_to_raw_features(tmp_path):
+  config = TrainConfig(model="wae_mmd", dataset="synthetic", true_latent_dim=2, ambient_dim=6,
+                       num_examples=300, latent_dim=3, arch="mlp", width=16, depth=1,
+                       batch_size=50, epochs=1, workdir=str(tmp_path / "run"), export_dir="")
+  training.train(config, verbose=0)
+  results = evaluation.evaluate(evaluation.EvalConfig(workdir=config.workdir,
+                                                      num_samples=300, prd_runs=1))
+  assert results["features"] == "raw" and results["fid_label"] == "raw-data FID"
+  assert np.isfinite(results["fid_generation"])
+  assert os.path.exists(os.path.join(results["out_dir"], "codes_pca.png"))
+  with pytest.raises(ConfigError, match="--features=raw"):
+    evaluation.evaluate(evaluation.EvalConfig(workdir=config.workdir, num_samples=300,
+                                              features="domain"))
