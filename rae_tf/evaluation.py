@@ -34,7 +34,7 @@ class EvalConfig:
     dataset: data set to compare with (default: the run's).
     data_dir: tensorflow-datasets directory.
     num_samples: generated samples, reconstructions and test images per metric.
-    features: "domain", "inception" or "raw"; None: domain for images, raw for vectors.
+    features: "domain", "inception" or "raw"; None: domain for labelled images, else raw.
     inception_weights: InceptionV3 notop weights file (features="inception").
     cache_dir: where the domain classifier is cached (default: <out_dir>/../feature_cache).
     out_dir: output folder (default: <workdir>/eval, or eval/<name>-<version>).
@@ -45,6 +45,8 @@ class EvalConfig:
     embedding: "pca" or "tsne" for the code scatter plot.
     attribute: the attribute of the manipulation figure: a class id for labelled data
       (default: the most frequent class), a CelebA attribute name (default "Smiling").
+    prior: "trained" (the model's own prior) or "gmm" (the ex-post GMM of
+      scripts/fit_prior.py, saved in the workdir).
     figures: whether to write PNG figures.
   """
   workdir: Optional[str] = None
@@ -62,6 +64,7 @@ class EvalConfig:
   domain_epochs: int = 3
   embedding: str = "pca"
   attribute: Optional[str] = None
+  prior: str = "trained"
   figures: bool = True
 
   def __post_init__(self):
@@ -75,6 +78,11 @@ class EvalConfig:
     if self.features is not None and self.features not in FEATURES:
       raise ConfigError(f"unknown --features={self.features!r}; choose one of: "
                         + ", ".join(FEATURES))
+    if self.prior not in ("trained", "gmm"):
+      raise ConfigError(f"unknown --prior={self.prior!r}; choose trained or gmm")
+    if self.prior == "gmm" and not self.workdir:
+      raise ConfigError("--prior=gmm needs --workdir (an exported *_gmm SavedModel already "
+                        "samples its GMM: pass it with --prior=trained)")
     if self.prd_runs < 1:
       raise ConfigError(f"--prd_runs={self.prd_runs} must be >= 1")
 
@@ -197,8 +205,11 @@ def _say(msg):
 def _features(config: EvalConfig, source, cache_dir: str):
   """Returns (extract_fn, label, info dict, the feature kind used)."""
   spec = source.spec
-  if config.features is None:  # The sane default per data kind.
-    config = dataclasses.replace(config, features="domain" if spec.is_image else "raw")
+  if config.features is None:  # Domain features need labelled images; else the data.
+    labelled = source.arrays("test", limit=1)[1] is not None
+    config = dataclasses.replace(
+        config, features="domain" if spec.is_image and labelled else "raw")
+    _say(f"features: {config.features} (pass --features to choose)")
   if config.features == "raw":
     return (lambda x: x.reshape(len(x), -1)), "raw-data FID", {}, "raw"
   if not spec.is_image:
@@ -228,14 +239,19 @@ def evaluate(config: EvalConfig) -> Dict[str, Any]:
   start = time.time()
   if config.workdir:
     model, train_config, epochs = load_run(config.workdir)
+    if config.prior == "gmm":
+      from rae_tf import expost  # pylint: disable=g-import-not-at-top
+      model.prior = expost.load_gmm(os.path.join(config.workdir, expost.GMM_FILE))
     generator = KerasGenerator(model)
     data_config = rae_data.DataConfig(
         name=config.dataset or train_config.dataset,
         data_dir=config.data_dir or train_config.data_dir,
         true_latent_dim=train_config.true_latent_dim, ambient_dim=train_config.ambient_dim,
         num_examples=train_config.num_examples, seed=train_config.seed)
-    out_dir = config.out_dir or os.path.join(config.workdir, "eval")
-    run_name, step = train_config.model, epochs
+    out_dir = config.out_dir or os.path.join(
+        config.workdir, "eval" if config.prior == "trained" else f"eval_{config.prior}")
+    run_name = train_config.model + ("" if config.prior == "trained" else f"+{config.prior}")
+    step = epochs
   else:
     if not config.dataset:
       raise ConfigError("--export_dir needs --dataset (the data the model was trained on)")
@@ -306,7 +322,8 @@ def evaluate(config: EvalConfig) -> Dict[str, Any]:
   with open(os.path.join(out_dir, "metrics.json"), "w") as f:
     json.dump(_jsonable(results), f, indent=2, sort_keys=True)
   if config.workdir:
-    _to_tensorboard(os.path.join(config.workdir, "tensorboard", "eval"), results, images, step)
+    _to_tensorboard(os.path.join(config.workdir, "tensorboard", os.path.basename(out_dir)),
+                    results, images, step)
   results["out_dir"] = out_dir
   return results
 

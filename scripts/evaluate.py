@@ -29,7 +29,7 @@ HELP = {
                    "(at most the test split's size; 10000 in the papers).",
     "features": "Feature network: domain (classifier trained on the data's labels; "
                 "'domain FID'), inception (needs --inception_weights) or raw (the data). "
-                "Default: domain for images, raw for vectors.",
+                "Default: domain for labelled images, raw otherwise.",
     "inception_weights": "Local Keras InceptionV3 notop weights file "
                          "(inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5).",
     "cache_dir": "Domain classifier cache (default: feature_cache/ beside --out_dir).",
@@ -42,6 +42,8 @@ HELP = {
     "attribute": "Attribute of the manipulation figure: a class id for labelled data "
                  "(default: the most frequent class) or a CelebA attribute name (default "
                  "Smiling).",
+    "prior": "Sample from the model's trained prior, or gmm: the ex-post GMM fitted by "
+             "scripts/fit_prior.py (RAE + GMM).",
     "figures": "Write PNG figures (samples, reconstructions, interpolations, ...).",
 }
 cli.define_flags(EvalConfig, HELP)
