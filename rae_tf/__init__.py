@@ -5,8 +5,11 @@ Submodules (import what you need; importing this package does not import TensorF
   data         data sources by name (synthetic, mnist10k, tfds sets, npz:PATH).
   networks     encoder / decoder / critic architectures (mlp, dcgan, infogan).
   likelihoods  reconstruction costs; divergences: KL, MMD; regularizers: loss terms.
-  priors       latent priors; models: RegularizedAutoEncoder and the model registry.
-  training     train(config); export: the TF-Serving SavedModel.
-  metrics      FID, precision/recall, NAC, active dimensions.
+  priors       latent priors; expost: GMM fitted to training codes (RAE + GMM).
+  models       RegularizedAutoEncoder and the model registry.
+  training     train(config); export: the TF-Serving SavedModel; callbacks: TensorBoard.
+  metrics      FID, precision/recall, NAC, active dimensions; viz: figures.
+  evaluation   evaluate(config): metrics.json, figures, TensorBoard.
+  cli          dataclass <-> absl flags for the scripts in scripts/.
 """
 __version__ = "0.1.0"
