@@ -239,20 +239,23 @@ class ArrayDataSource(DataSource):
         self._tensors[split] = tf.convert_to_tensor(self._x[split])
     return self._tensors[split]
 
+  def _batch_gather(self, split: str):
+    """indices [B] -> float32 examples [B, ...]: one gather, uint8 scaled to [0, 1]."""
+    data = self._tensor(split)
+    is_uint8 = self._x[split].dtype == np.uint8
+
+    def gather(indices):
+      batch = tf.gather(data, indices)
+      return tf.cast(batch, tf.float32) * (1.0 / 255.0) if is_uint8 else batch
+
+    return gather
+
   def _pipeline(self, split: str, batch_size: int, shuffle: bool, seed: int,
                 drop_remainder: bool) -> tf.data.Dataset:
     x = self._x[split]
     num = x.shape[0]
     _check_batch_size(self.spec, batch_size, num, split, drop_remainder)
-    data = self._tensor(split)
-    is_uint8 = x.dtype == np.uint8
-
-    def gather(indices):
-      batch = tf.gather(data, indices)
-      if is_uint8:
-        return tf.cast(batch, tf.float32) * (1.0 / 255.0)
-      return batch
-
+    gather = self._batch_gather(split)
     # Shuffle indices, not examples: cheap scalars, then one gather and one cast per batch.
     ds = tf.data.Dataset.range(num)
     if shuffle:
@@ -269,18 +272,13 @@ class ArrayDataSource(DataSource):
                       start_epoch: int = 0) -> tf.data.Dataset:
     num = self._x["train"].shape[0]
     _check_batch_size(self.spec, batch_size, num, "train", True)
-    data = self._tensor("train")
-    is_uint8 = self._x["train"].dtype == np.uint8
+    gather = self._batch_gather("train")
 
     def epoch_order(epoch):
       # Stateless: epoch e's permutation depends only on (seed, e).
       perm = tf.argsort(tf.random.stateless_uniform(
           [num], seed=tf.stack([tf.cast(seed, tf.int64), epoch])))
       return tf.data.Dataset.from_tensor_slices(perm)
-
-    def gather(indices):
-      batch = tf.gather(data, indices)
-      return tf.cast(batch, tf.float32) * (1.0 / 255.0) if is_uint8 else batch
 
     # Each epoch drops its own remainder, so epochs stay aligned with steps_per_epoch.
     ds = tf.data.Dataset.range(start_epoch, 2**62).flat_map(
@@ -395,7 +393,7 @@ def _arrays_from_npz(path: str, where: str, fix: str) -> Dict[str, Optional[np.n
     raise err(f"not a valid .npz archive (not a readable zip file); {fix}") from None
   if not isinstance(archive, np.lib.npyio.NpzFile):
     raise err(f"holds a single array, not an .npz archive; save with "
-              f"np.savez(path, x_train=..., x_test=...)")
+              "np.savez(path, x_train=..., x_test=...)")
   with archive:
     present = sorted(archive.files)
     arrays = {}

@@ -165,7 +165,7 @@ class SavedModelGenerator(Generator):
 
 
 def load_run(workdir: str):
-  """(model, TrainConfig) of a training run, restored from its latest checkpoint."""
+  """(model, TrainConfig, epochs done, DataSource) of a run, from its latest checkpoint."""
   from rae_tf import training  # pylint: disable=g-import-not-at-top (circular-free, lazy)
   path = os.path.join(workdir, "config.json")
   if not os.path.isdir(workdir):
@@ -188,10 +188,11 @@ def load_run(workdir: str):
     raise ConfigError(f"--workdir={workdir}: checkpoint {latest} does not match the model "
                       f"this rae_tf version builds from its config.json ({str(e)[:120]}...); "
                       "evaluate its SavedModel with --export_dir instead") from None
-  return model, config, int(epoch.numpy())
+  return model, config, int(epoch.numpy()), source
 
 
-def _batched(fn, x, batch_size):
+def batched(fn, x, batch_size):
+  """fn over x in batches, outputs (or tuples of outputs) concatenated."""
   outs = [fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
   if isinstance(outs[0], tuple):
     return tuple(np.concatenate(parts) for parts in zip(*outs))
@@ -238,16 +239,16 @@ def evaluate(config: EvalConfig) -> Dict[str, Any]:
   """
   start = time.time()
   if config.workdir:
-    model, train_config, epochs = load_run(config.workdir)
+    model, train_config, epochs, source = load_run(config.workdir)
     if config.prior == "gmm":
       from rae_tf import expost  # pylint: disable=g-import-not-at-top
       model.prior = expost.load_gmm(os.path.join(config.workdir, expost.GMM_FILE))
     generator = KerasGenerator(model)
-    data_config = rae_data.DataConfig(
-        name=config.dataset or train_config.dataset,
-        data_dir=config.data_dir or train_config.data_dir,
-        true_latent_dim=train_config.true_latent_dim, ambient_dim=train_config.ambient_dim,
-        num_examples=train_config.num_examples, seed=train_config.seed)
+    if config.dataset or config.data_dir:  # Otherwise the run's own data, already loaded.
+      from rae_tf import training  # pylint: disable=g-import-not-at-top
+      source = rae_data.get_data_source(training.data_config(train_config.replace(
+          dataset=config.dataset or train_config.dataset,
+          data_dir=config.data_dir or train_config.data_dir)))
     out_dir = config.out_dir or os.path.join(
         config.workdir, "eval" if config.prior == "trained" else f"eval_{config.prior}")
     run_name = train_config.model + ("" if config.prior == "trained" else f"+{config.prior}")
@@ -256,12 +257,12 @@ def evaluate(config: EvalConfig) -> Dict[str, Any]:
     if not config.dataset:
       raise ConfigError("--export_dir needs --dataset (the data the model was trained on)")
     generator = SavedModelGenerator(config.export_dir)
-    data_config = rae_data.DataConfig(name=config.dataset, data_dir=config.data_dir)
+    source = rae_data.get_data_source(
+        rae_data.DataConfig(name=config.dataset, data_dir=config.data_dir))
     version = os.path.basename(os.path.normpath(config.export_dir))
     name = os.path.basename(os.path.dirname(os.path.normpath(config.export_dir)))
     out_dir = config.out_dir or os.path.join("eval", f"{name}-{version}")
     run_name, step = name, int(version) if version.isdigit() else 0
-  source = rae_data.get_data_source(data_config)
   spec = source.spec
   n = config.num_samples
   if n > spec.num_test:
@@ -280,9 +281,9 @@ def evaluate(config: EvalConfig) -> Dict[str, Any]:
   _say(f"sampling {n} images, reconstructing and encoding {n} test images ...")
   t0 = time.time()
   seeds = np.arange(config.seed, config.seed + n, dtype=np.int64)
-  generated, prior_codes = _batched(generator.sample, seeds, config.batch_size)
-  reconstructed = _batched(generator.reconstruct, x_test, config.batch_size)
-  codes = _batched(generator.encode, x_test, config.batch_size)
+  generated, prior_codes = batched(generator.sample, seeds, config.batch_size)
+  reconstructed = batched(generator.reconstruct, x_test, config.batch_size)
+  codes = batched(generator.encode, x_test, config.batch_size)
   t_sample = time.time() - t0
 
   _say(f"features ({feature_label}) ...")
@@ -372,7 +373,7 @@ def _attribute_figure(out_dir, generator, source, x_train, test_codes, config):
   """
   from rae_tf import viz  # pylint: disable=g-import-not-at-top
   train_mask, name = source.attribute_mask("train", config.attribute, limit=len(x_train))
-  train_codes = _batched(generator.encode, x_train, config.batch_size)
+  train_codes = batched(generator.encode, x_train, config.batch_size)
   direction = viz.attribute_direction(train_codes, train_mask, True)
   test_mask, _ = source.attribute_mask("test", config.attribute, limit=len(test_codes))
   rows = np.concatenate([test_codes[~test_mask][:3], test_codes[test_mask][:3]])

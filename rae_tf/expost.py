@@ -16,16 +16,6 @@ from rae_tf.errors import ConfigError
 GMM_FILE = "gmm_prior.npz"
 
 
-def encode_training_set(model, source, batch_size: int = 500,
-                        limit: Optional[int] = None) -> np.ndarray:
-  """Codes (encoder means) of the training split, [N, m]."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  x, _ = source.arrays("train", limit=limit)
-  encode = tf.function(model.encode, reduce_retracing=True)
-  return np.concatenate([encode(tf.constant(x[i:i + batch_size])).numpy()
-                         for i in range(0, len(x), batch_size)])
-
-
 def save_gmm(prior: priors.GaussianMixturePrior, path: str):
   np.savez(path, logits=prior.logits.numpy(), means=prior.means.numpy(),
            scale_tril=prior.scale_tril.numpy())
@@ -60,13 +50,11 @@ def fit_gmm_for_run(workdir: str, num_components: int = 10, export_dir: Optional
   """
   from rae_tf import evaluation  # pylint: disable=g-import-not-at-top
   from rae_tf import export  # pylint: disable=g-import-not-at-top
-  from rae_tf import training  # pylint: disable=g-import-not-at-top
-  from rae_tf import data as rae_data  # pylint: disable=g-import-not-at-top
   if num_components < 1:
     raise ConfigError(f"--components={num_components} must be >= 1")
-  model, config, _ = evaluation.load_run(workdir)
-  source = rae_data.get_data_source(training.data_config(config))
-  codes = encode_training_set(model, source, limit=limit)
+  model, config, _, source = evaluation.load_run(workdir)
+  x_train, _ = source.arrays("train", limit=limit)
+  codes = evaluation.batched(evaluation.KerasGenerator(model).encode, x_train, 500)
   prior = priors.fit_gmm_prior(codes, num_components, seed=seed)
   save_gmm(prior, os.path.join(workdir, GMM_FILE))
   path = None
