@@ -4,7 +4,7 @@ TensorBoard logging is done here, from callbacks with an explicit step, not with
 `tf.summary` inside `train_step` (there the step is frozen at trace time).
 """
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import keras
 import numpy as np

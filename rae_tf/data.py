@@ -392,7 +392,7 @@ def _arrays_from_npz(path: str, where: str, fix: str) -> Dict[str, Optional[np.n
     # Not numpy's message: for a non-zip file it talks about pickles, which misleads.
     raise err(f"not a valid .npz archive (not a readable zip file); {fix}") from None
   if not isinstance(archive, np.lib.npyio.NpzFile):
-    raise err(f"holds a single array, not an .npz archive; save with "
+    raise err("holds a single array, not an .npz archive; save with "
               "np.savez(path, x_train=..., x_test=...)")
   with archive:
     present = sorted(archive.files)

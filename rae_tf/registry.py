@@ -1,5 +1,5 @@
 """A tiny name -> object registry, so configs choose parts by name."""
-from typing import Callable, Dict, Generic, Iterable, TypeVar
+from typing import Dict, Generic, Iterable, TypeVar
 
 from rae_tf.errors import ConfigError
 

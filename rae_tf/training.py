@@ -237,14 +237,14 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
   export_path = None
   if config.export_dir:
     export_path = _export_once(model, config, spec, int(epoch.numpy()))
-  if not is_chief:
-    return TrainResult(model=model, hparams=hparams, history=history,
-                       epochs_done=int(epoch.numpy()), export_path=None, workdir=None)
-  _say(f"done: {int(epoch.numpy())} epochs in {config.workdir} (checkpoints/, config.json); "
-       f"view: tensorboard --logdir {logdir}")
+  if is_chief:
+    _say(f"done: {int(epoch.numpy())} epochs in {config.workdir} (checkpoints/, "
+         f"config.json); view: tensorboard --logdir {logdir}")
+  # A non-chief worker's workdir and export were scratch copies, deleted by train().
   return TrainResult(model=model, hparams=hparams, history=history,
-                     epochs_done=int(epoch.numpy()), export_path=export_path,
-                     workdir=config.workdir)
+                     epochs_done=int(epoch.numpy()),
+                     export_path=export_path if is_chief else None,
+                     workdir=config.workdir if is_chief else None)
 
 
 def _base_rates(model, config):

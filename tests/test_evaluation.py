@@ -122,7 +122,7 @@ def test_cli_prints_table(run, evaluated, tmp_path):
 
 def test_attribute_figure_for_a_chosen_class(run, evaluated, tmp_path):
   config, _ = run
-  out = evaluation.evaluate(evaluation.EvalConfig(
+  evaluation.evaluate(evaluation.EvalConfig(
       workdir=config.workdir, num_samples=100, prd_runs=1, attribute="7",
       out_dir=str(tmp_path / "a"),
       cache_dir=os.path.join(os.path.dirname(evaluated["out_dir"]), "feature_cache")))

@@ -124,8 +124,6 @@ def test_export_round_trip_in_fresh_process(trained, tmp_path):
 
 def test_export_runs_under_saved_model_cli(trained):
   _, result = trained
-  cli = os.path.join(os.path.dirname(os.path.realpath(__import__("sys").executable)),
-                     "saved_model_cli")
   args = ["-c", "from tensorflow.python.tools.saved_model_cli import main; main()"]
   proc = run_python(args + ["run", "--dir", result.export_path, "--tag_set", "serve",
                             "--signature_def", "serving_default",

@@ -3,7 +3,7 @@
 Every model in the package (AE, VAE, beta-VAE, WAE-MMD, WAE-GAN, RAE-L2/GP/SN, ...) is this
 class with different parts: encoder kind, decoder likelihood, regularizer terms, prior.
 """
-from typing import Dict, Sequence
+from typing import Dict
 
 import keras
 import tensorflow as tf
