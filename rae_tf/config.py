@@ -38,6 +38,7 @@ class TrainConfig:
   plateau_patience: int = 0
   strategy: str = "default"
   cpu_devices: int = 0
+  deterministic: bool = False
   # Objective parts (None = the model's default, see rae_tf.models.zoo).
   likelihood: Optional[str] = None
   decoder_variance: Optional[float] = None
@@ -58,6 +59,7 @@ class TrainConfig:
   export_name: Optional[str] = None
   log_every_steps: int = 20
   num_image_samples: int = 64
+  checkpoint_every_steps: int = 0
 
   def __post_init__(self):
     positive = ("latent_dim", "width", "depth", "epochs", "batch_size", "log_every_steps",
@@ -80,6 +82,9 @@ class TrainConfig:
     if self.plateau_patience < 0:
       raise ConfigError(f"--plateau_patience={self.plateau_patience} must be >= 0 "
                         "(0 = off)")
+    if self.checkpoint_every_steps < 0:
+      raise ConfigError(f"--checkpoint_every_steps={self.checkpoint_every_steps} must be "
+                        ">= 0 (0 = a checkpoint at the end of every epoch only)")
     if self.cpu_devices < 0:
       raise ConfigError(f"--cpu_devices={self.cpu_devices} must be >= 0")
     if not self.workdir:
@@ -126,4 +131,5 @@ class TrainConfig:
 
   # Fields that may change between a run and its resumption (more epochs, new export path).
   RESUMABLE_CHANGES = ("epochs", "export_dir", "export_name", "log_every_steps",
-                       "workdir", "data_dir")
+                       "workdir", "data_dir", "checkpoint_every_steps", "deterministic",
+                       "num_image_samples")

@@ -38,7 +38,13 @@ HELP = {
                 "FACTOR from EPOCH on, cumulatively (WAE: 30:2,50:5).",
     "plateau_patience": "If > 0: halve the auto-encoder's learning rate when the epoch loss "
                         "has not improved for this many epochs (RAE: 5).",
-    "seed": "Seed of data shuffling, weight initialisation and the per-step noise.",
+    "seed": "Seed of every random choice: initial weights of every network, data order and "
+            "the per-step noise. Same flags + seed on the same machine = bit-identical "
+            "checkpoints on a CPU.",
+    "deterministic": "Also turn on TensorFlow op determinism "
+                     "(tf.config.experimental.enable_op_determinism): needed for "
+                     "bit-identical runs on GPUs, where some kernels are otherwise "
+                     "non-deterministic; costs speed there (none measurable on a CPU).",
     "strategy": "tf.distribute strategy: default (one device), mirrored (all GPUs, or "
                 "--cpu_devices logical CPUs) or multi_worker (MultiWorkerMirroredStrategy; "
                 "every worker runs the same command with its own TF_CONFIG).",
@@ -64,6 +70,8 @@ HELP = {
     "export_name": "Model name under --export_dir (default: --model).",
     "log_every_steps": "Write per-step losses to TensorBoard every this many steps.",
     "num_image_samples": "Prior samples in the per-epoch TensorBoard sample grid.",
+    "checkpoint_every_steps": "Also checkpoint every this many steps (0 = only at the end "
+                              "of each epoch): a killed run loses at most this many steps.",
 }
 
 
