@@ -1,16 +1,35 @@
-"""Helpers for the thin absl entry points in scripts/: dataclass <-> flags, exit codes.
+"""Helpers for the thin absl entry points in scripts/: flags, quiet start, exit codes.
 
 The scripts own FLAGS; these helpers take the FlagValues they are given, so library code
-stays free of global flag state.
+stays free of global flag state. Importing this module does not import TensorFlow, so a
+script answers bad flags in well under a second. The pattern of every script:
+
+  def main(argv):
+    def work():
+      config = cli.config_from_flags(SomeConfig)        # Validates, no TensorFlow yet.
+      training = cli.import_quietly("rae_tf.training")  # TF's start-up log hidden.
+      ...
+    cli.run_or_exit(work, argv)                         # Errors -> one line + status.
+
+  if __name__ == "__main__":
+    app.run(main, flags_parser=cli.make_flags_parser())
 """
 import dataclasses
+import errno
+import importlib
+import os
+import re
 import sys
+import tempfile
+import traceback
 import typing
-from typing import Callable, Dict
+from typing import Callable, Dict, List, Optional
 
 from absl import flags
+from absl import logging as absl_logging
 
 from rae_tf.errors import ConfigError
+from rae_tf.errors import TrainingDiverged
 
 
 def _base_type(kind):
@@ -42,8 +61,13 @@ def config_from_flags(config_cls, flag_values=flags.FLAGS):
 
 def error_exit(message: str):
   """One `error:` line on stderr and exit status 2: the contract for bad input."""
-  print(f"error: {message}", file=sys.stderr)
-  sys.exit(2)
+  _exit_with_line(f"error: {message}", 2)
+
+
+def _exit_with_line(line: str, status: int):
+  sys.stdout.flush()
+  print(line, file=sys.stderr, flush=True)
+  sys.exit(status)
 
 
 def make_flags_parser(flag_values=flags.FLAGS) -> Callable:
@@ -53,14 +77,229 @@ def make_flags_parser(flag_values=flags.FLAGS) -> Callable:
       return flag_values(argv)
     except flags.Error as e:
       error_exit(f"{e}. See --helpfull for the flags.")
+    except OSError as e:  # absl reads --flagfile itself; most errors arrive as flags.Error.
+      error_exit(f"cannot read the flags: {describe_os_error(e)}")
+    except UnicodeDecodeError as e:
+      error_exit(f"cannot read the flags: a --flagfile is not UTF-8 text ({e.reason} at "
+                 f"byte {e.start}); pass a text file with one --name=value per line")
   return parse
 
 
-def run_or_exit(fn: Callable, argv):
-  """Runs fn(); ConfigError -> error_exit. Rejects stray positional arguments."""
+# ---------------------------------------------------------------------------- quiet start
+
+# TensorFlow's C++ log levels (TF_CPP_MIN_LOG_LEVEL): 0 INFO, 1 WARNING, 2 ERROR, 3 FATAL.
+_SEVERITIES = "IWEF"
+# absl's C++ format ("I0000 00:00:1795772387.074510    3253 cudart_stub.cc:31] ...") and
+# the older TF one ("2024-05-01 12:00:00.000000: I tensorflow/core/...cc:42] ...").
+_CPP_LOG_LINE = re.compile(r"^(?:([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ |"
+                           r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: ([IWEF]) )\S+:\d+\] ")
+_ABSL_PRE_INIT = "WARNING: All log messages before absl::InitializeLog() is called"
+_tf_log_level: Optional[int] = None  # Decided once per process by configure_logging.
+
+
+def configure_logging(flag_values=flags.FLAGS) -> int:
+  """Sets Python's and TensorFlow's C++ log levels from absl's --verbosity. No TF import.
+
+  Without --verbosity: Python logs warnings (absl's app.run would make it INFO, whose TF
+  lines drown the progress bar) and TF_CPP_MIN_LOG_LEVEL=3 (only fatal errors).
+  --verbosity=0 (INFO): TF's C++ warnings and errors too (level 1); --verbosity>=1: all of
+  TF's C++ log (level 0). A TF_CPP_MIN_LOG_LEVEL set in the environment wins. Must run
+  before TensorFlow is imported; later calls return the C++ level chosen by the first.
+
+  Returns:
+    The C++ log level (0 INFO ... 3 FATAL).
+  """
+  global _tf_log_level
+  if _tf_log_level is not None:
+    return _tf_log_level
+  verbosity = None
+  if "verbosity" in flag_values and flag_values["verbosity"].present:
+    verbosity = flag_values["verbosity"].value
+  if verbosity is None:
+    absl_logging.set_verbosity(absl_logging.WARNING)
+  user = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+  if user is not None:
+    try:
+      level = int(user)
+    except ValueError:
+      level = 0  # TensorFlow reads an unparsable value as 0 too.
+  else:
+    level = 3 if verbosity is None or verbosity < 0 else 1 if verbosity == 0 else 0
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = str(level)
+  if level >= 2:
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # gRPC (multi-worker) start-up notes.
+  _tf_log_level = min(max(level, 0), 3)
+  return _tf_log_level
+
+
+# A line after a dropped log line that still starts something of its own (kept).
+_NEW_MESSAGE = re.compile(r"^(Traceback|\S+:\d+: \w*Warning|\w*(Error|Exception|Warning)\b)")
+
+
+def _filter_start_up_lines(text: str, level: int) -> List[str]:
+  """The lines written while TensorFlow loads, minus those below the wanted log level.
+
+  Drops absl's pre-init banner and C++ log lines below `level` together with their
+  continuation lines (TF's CPU-feature notice spans two lines); keeps everything else.
+  """
+  kept, dropping = [], False
+  for line in text.splitlines():
+    match = _CPP_LOG_LINE.match(line)
+    if line.startswith(_ABSL_PRE_INIT):
+      dropping = level > 0  # absl's banner before pre-init lines; meaningless alone.
+    elif match:
+      dropping = _SEVERITIES.index(match.group(1) or match.group(2)) < level
+    elif dropping and _NEW_MESSAGE.match(line):
+      dropping = False
+    if not dropping:
+      kept.append(line)
+  return kept
+
+
+def _capture_file():
+  """An unnamed file for fd 2 (memfd: no disk needed), or None when none can be had."""
+  try:
+    if hasattr(os, "memfd_create"):
+      return os.fdopen(os.memfd_create("rae_tf_tf_import"), "w+b")
+    return tempfile.TemporaryFile()
+  except OSError:
+    return None
+
+
+def import_quietly(name: str = "tensorflow", flag_values=flags.FLAGS):
+  """Imports module `name` (which imports TensorFlow) without TF's start-up log lines.
+
+  TF_CPP_MIN_LOG_LEVEL (see configure_logging) silences TensorFlow's log once it runs,
+  but some shared libraries log while they load, before TF applies the level: absl's
+  "All log messages before absl::InitializeLog() ..." banner and, without a GPU,
+  "cudart_stub.cc ... Could not find cuda drivers" (twice: two libraries). So while TF
+  loads, file descriptor 2 goes to an unnamed file; afterwards every captured line is
+  written back to stderr except log lines below the level and the banner. Nothing else is
+  dropped: Python warnings and the output before an import error still reach the user (only
+  a hard crash inside the import, such as SIGILL on an unsupported CPU, would lose them:
+  --verbosity=1 captures nothing). With level 0 nothing is captured.
+
+  Args:
+    name: the module to import, e.g. "rae_tf.training".
+    flag_values: parsed flags (for --verbosity).
+
+  Returns:
+    The imported module.
+  """
+  if "tensorflow" in sys.modules:  # Already loaded (tests, second call): nothing to hide.
+    return importlib.import_module(name)
+  level = configure_logging(flag_values)
+  capture = _capture_file() if level > 0 else None
+  if capture is None:
+    return importlib.import_module(name)
+  with capture:
+    try:
+      sys.stderr.flush()
+      saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # No usable fd 2: import as is.
+      return importlib.import_module(name)
+    os.dup2(capture.fileno(), 2)
+    try:
+      return importlib.import_module(name)
+    finally:
+      try:
+        sys.stderr.flush()
+      except (OSError, ValueError, AttributeError):
+        pass
+      os.dup2(saved, 2)
+      os.close(saved)
+      capture.seek(0)
+      text = capture.read().decode("utf-8", errors="replace")
+      kept = _filter_start_up_lines(text, level)
+      if kept:
+        print("\n".join(kept), file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------- errors -> one line
+
+# The strerror texts, to recognise TensorFlow's file-system errors ("PATH; No space left on
+# device"), which are tf.errors.OpError, not OSError.
+_STRERRORS = frozenset(os.strerror(code) for code in errno.errorcode)
+_OS_ERROR_HINTS = {
+    errno.ENOSPC: "free some disk space or write elsewhere",
+    errno.EDQUOT: "free some disk space or write elsewhere",
+    errno.EROFS: "write to a writable directory",
+    errno.EACCES: "check the permissions or write elsewhere",
+    errno.EPERM: "check the permissions or write elsewhere",
+}
+_HINTS_BY_TEXT = {os.strerror(code): hint for code, hint in _OS_ERROR_HINTS.items()}
+
+
+def _where(tb) -> str:
+  """'file.py:LINE in function' of the innermost rae_tf / scripts frame of a traceback."""
+  where = ""
+  for frame, line in traceback.walk_tb(tb):
+    path = frame.f_code.co_filename
+    parts = os.path.normpath(path).split(os.sep)
+    if "rae_tf" in parts or "scripts" in parts:
+      where = f"{'/'.join(parts[-2:])}:{line} in {frame.f_code.co_name}"
+  return where
+
+
+def describe_os_error(e: OSError) -> str:
+  """'<what failed>: <strerror>[; hint]' for an OSError, on one line."""
+  strerror = e.strerror or str(e) or type(e).__name__
+  if e.filename is not None:
+    what = str(e.filename)
+    if e.filename2 is not None:
+      what += f" -> {e.filename2}"
+  else:
+    where = _where(e.__traceback__)
+    what = f"an operation on a file or device ({where})" if where else type(e).__name__
+  hint = _OS_ERROR_HINTS.get(e.errno)
+  return f"{what}: {strerror}" + (f"; {hint}" if hint else "")
+
+
+def _tf_os_error_line(e: BaseException) -> Optional[str]:
+  """'PATH: strerror[; hint]' when e is a TensorFlow OpError that wraps an OS error."""
+  if not type(e).__module__.startswith("tensorflow") or not hasattr(e, "message"):
+    return None
+  message = str(getattr(e, "message", "") or "").strip().splitlines()
+  if not message:
+    return None
+  text = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", message[0])
+  text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text)
+  path, sep, strerror = text.rpartition("; ")
+  if not sep or not path or strerror not in _STRERRORS:
+    return None
+  hint = _HINTS_BY_TEXT.get(strerror)
+  return f"{path}: {strerror}" + (f"; {hint}" if hint else "")
+
+
+def run_or_exit(fn: Callable, argv, interrupted: str = "interrupted"):
+  """Runs fn(); user-facing failures become one line on stderr and an exit status.
+
+  ConfigError (bad input)                       -> `error: ...`, status 2
+  TrainingDiverged                              -> `error: ...`, status 3
+  OSError, TF file-system errors (disk full,
+  permission denied, read-only file system ...) -> `error: <what failed>: <strerror>`, 1
+  KeyboardInterrupt                             -> `interrupted`, status 130
+  Anything else is a bug: its traceback is kept for the report.
+
+  Args:
+    fn: the script's work.
+    argv: absl's remaining argv; stray positional arguments are rejected.
+    interrupted: the line printed on Ctrl-C.
+  """
   if len(argv) > 1:
     error_exit(f"unexpected arguments {argv[1:]}; flags look like --name=value")
   try:
     return fn()
   except ConfigError as e:
     error_exit(str(e))
+  except TrainingDiverged as e:
+    _exit_with_line(f"error: {e}", 3)
+  except KeyboardInterrupt:
+    _exit_with_line(interrupted, 130)
+  except OSError as e:
+    _exit_with_line(f"error: {describe_os_error(e)}", 1)
+  except Exception as e:  # pylint: disable=broad-except
+    line = _tf_os_error_line(e)
+    if line is None:
+      raise  # A bug: keep the traceback.
+    _exit_with_line(f"error: {line}", 1)

@@ -89,6 +89,12 @@ class TrainConfig:
       raise ConfigError(f"--cpu_devices={self.cpu_devices} must be >= 0")
     if not self.workdir:
       raise ConfigError("--workdir must name a directory for logs and checkpoints")
+    # Names against the registries' light lists (no TensorFlow import: fast answers).
+    from rae_tf import catalog  # pylint: disable=g-import-not-at-top
+    for kind, name in (("model", self.model), ("architecture", self.arch),
+                       ("dataset", self.dataset), ("likelihood", self.likelihood),
+                       ("MMD kernel", self.mmd_kernel)):
+      catalog.check_name(kind, name)
 
   def parsed_lr_drops(self) -> Tuple[Tuple[int, float], ...]:
     """--lr_drops "30:2,50:5" -> ((30, 2.0), (50, 5.0)): from epoch 30 divide by 2, from 50

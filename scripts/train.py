@@ -4,18 +4,20 @@ r"""Trains a regularized auto-encoder model, writes TensorBoard logs and a Saved
   python scripts/train.py --flagfile=configs/wae_mmd.flags --latent_dim=8 --workdir=runs/w8
 
 Re-running the same command resumes from the workdir's last checkpoint. Bad input exits
-with status 2 and one line that says what to fix.
+with status 2 and one line that says what to fix (checked before TensorFlow loads); a
+diverged run with status 3, a file-system error (disk full, permission denied) with status
+1, Ctrl-C with 130. TensorFlow's C++ log is hidden: --verbosity=0 shows its warnings,
+--verbosity=1 everything.
 """
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TF's C++ start-up chatter out.
-
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
-from absl import logging
 
+from rae_tf import catalog
 from rae_tf import cli
 from rae_tf.config import TrainConfig
+from rae_tf.errors import ConfigError
 
 HELP = {
     "model": "Registered model: ae, vae, beta_vae, wae_mmd, wae_gan, rae_l2, rae_gp, rae_sn.",
@@ -80,14 +82,17 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  logging.set_verbosity(logging.WARNING)  # TF's Python INFO lines drown the progress bar.
-
   def train():
-    config = cli.config_from_flags(TrainConfig)
-    from rae_tf import training  # pylint: disable=g-import-not-at-top (slow TF import)
+    config = cli.config_from_flags(TrainConfig)  # Names and sizes: no TensorFlow yet.
+    catalog.check_dataset_file(config.dataset)
+    if config.strategy == "multi_worker" and not os.environ.get("TF_CONFIG"):
+      raise ConfigError("--strategy=multi_worker needs the TF_CONFIG environment variable "
+                        "(the cluster's workers and this task's index) in every worker")
+    training = cli.import_quietly("rae_tf.training")  # The slow TensorFlow import.
     training.train(config)
 
-  cli.run_or_exit(train, argv)
+  cli.run_or_exit(train, argv, interrupted="interrupted; run the same command again to "
+                  "resume from the last checkpoint")
 
 
 if __name__ == "__main__":
