@@ -3,32 +3,108 @@
 TensorBoard logging is done here, from callbacks with an explicit step, not with
 `tf.summary` inside `train_step` (there the step is frozen at trace time).
 """
+import math
 import time
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from rae_tf.errors import TrainingDiverged
 from rae_tf.images import tile_images
 
 
-class EpochCheckpoint(keras.callbacks.Callback):
-  """Saves a tf.train.Checkpoint (model, every optimizer, epoch counter) after each epoch.
+def non_finite_variables(variables) -> List[str]:
+  """Names of the variables holding a NaN or an infinity (one fused check, no copies)."""
+  variables = [v for v in variables if tf.as_dtype(v.dtype).is_floating]
+  if not variables:
+    return []
+  flags = tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in variables]).numpy()
+  return [v.path if hasattr(v, "path") else v.name for v, ok in zip(variables, flags)
+          if not ok]
+
+
+class DivergenceGuard(keras.callbacks.Callback):
+  """Stops training at the first step whose losses or weights are not finite.
+
+  The step's logs are running means over the epoch, so one non-finite step makes them
+  non-finite at once. Raising (rather than `stop_training`) skips every later callback of
+  the step and of the epoch: no checkpoint and no export are written after it. Weights
+  (and optimizer slots) are checked by `check_variables`, which the checkpoint callback
+  calls before every save.
 
   Args:
-    manager: a tf.train.CheckpointManager.
-    epoch: the tf.Variable counting finished epochs, tracked by the checkpoint.
+    variables: every variable the run's checkpoint holds.
+    last_good: a callable returning a description of the last good checkpoint.
   """
 
-  def __init__(self, manager: tf.train.CheckpointManager, epoch: tf.Variable):
+  def __init__(self, variables, last_good):
+    super().__init__()
+    self.variables = list(variables)
+    self.last_good = last_good
+    self._epoch = 0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._epoch = epoch
+
+  def _fail(self, what: str):
+    step = int(self.model.optimizer.iterations.numpy())
+    raise TrainingDiverged(
+        f"training diverged at step {step} (epoch {self._epoch + 1}): {what}; stopped "
+        f"without saving or exporting; {self.last_good()}. Lower --learning_rate or "
+        "change the weights of the objective")
+
+  def on_train_batch_end(self, batch, logs=None):
+    bad = [k for k, v in (logs or {}).items() if not math.isfinite(float(v))]
+    if bad:
+      terms = [k for k in bad if k != "loss"] or bad
+      self._fail("non-finite " + ", ".join(f"{k}={float(logs[k])}" for k in terms))
+
+  def check_variables(self):
+    bad = non_finite_variables(self.variables)
+    if bad:
+      self._fail(f"non-finite weights in {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}")
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+  """Saves the run's tf.train.Checkpoint every `every_steps` steps and after each epoch.
+
+  Checkpoints are numbered by the global step (the main optimizer's `iterations`), which
+  is also the data position: the training stream's k-th batch depends only on (seed, k).
+  A checkpoint whose variables are not all finite is never written.
+
+  Args:
+    manager: a tf.train.CheckpointManager over the run's checkpoint.
+    epoch: the tf.Variable counting finished epochs, tracked by the checkpoint.
+    guard: the DivergenceGuard whose `check_variables` runs before every save.
+    every_steps: also save every this many steps (0 = only after each epoch).
+  """
+
+  def __init__(self, manager: tf.train.CheckpointManager, epoch: tf.Variable,
+               guard: DivergenceGuard, every_steps: int = 0):
     super().__init__()
     self.manager = manager
     self.epoch = epoch
+    self.guard = guard
+    self.every_steps = int(every_steps)
+    self._last_step = None
+
+  def save(self):
+    step = int(self.model.optimizer.iterations.numpy())
+    if step == self._last_step:
+      return
+    self.guard.check_variables()
+    self.manager.save(checkpoint_number=step)
+    self._last_step = step
+
+  def on_train_batch_end(self, batch, logs=None):
+    if self.every_steps and int(self.model.optimizer.iterations.numpy()) % self.every_steps == 0:
+      self.save()
 
   def on_epoch_end(self, epoch, logs=None):
     self.epoch.assign(epoch + 1)
-    self.manager.save(checkpoint_number=epoch + 1)
+    self.save()
 
 
 class TensorBoardLogger(keras.callbacks.Callback):
@@ -129,3 +205,44 @@ class LearningRateDrops(keras.callbacks.Callback):
         factor *= f
     for optimizer, base in self.base_rates.items():
       optimizer.learning_rate.assign(base / factor)
+
+
+class PlateauHalving(keras.callbacks.Callback):
+  """RAE's schedule: multiply the auto-encoder's rate by `factor` when the epoch loss has
+  not improved for `patience` epochs.
+
+  Unlike keras.callbacks.ReduceLROnPlateau, its state (best loss, epochs waited) lives in
+  variables that the run's checkpoint holds, so a resumed run decays exactly as an
+  uninterrupted one. Place it before the checkpoint callback.
+
+  Args:
+    optimizer: the optimizer whose rate to decay.
+    patience: epochs without improvement before a decay.
+    factor: the multiplier (0.5 halves).
+    min_delta: improvements smaller than this do not count.
+  """
+
+  def __init__(self, optimizer, patience: int, factor: float = 0.5, min_delta: float = 1e-4):
+    super().__init__()
+    self.optimizer = optimizer
+    self.patience = int(patience)
+    self.factor = float(factor)
+    self.min_delta = float(min_delta)
+    self.best = tf.Variable(float("inf"), dtype=tf.float64, trainable=False,
+                            name="plateau_best")
+    self.wait = tf.Variable(0, dtype=tf.int64, trainable=False, name="plateau_wait")
+
+  def state(self) -> Dict[str, tf.Variable]:
+    """The variables to put in the run's checkpoint."""
+    return {"plateau_best": self.best, "plateau_wait": self.wait}
+
+  def on_epoch_end(self, epoch, logs=None):
+    loss = float((logs or {}).get("loss", float("nan")))
+    if loss < float(self.best.numpy()) - self.min_delta:
+      self.best.assign(loss)
+      self.wait.assign(0)
+      return
+    self.wait.assign_add(1)
+    if int(self.wait.numpy()) >= self.patience:
+      self.optimizer.learning_rate.assign(self.optimizer.learning_rate * self.factor)
+      self.wait.assign(0)

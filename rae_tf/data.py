@@ -107,20 +107,21 @@ class DataSource:
     raise NotImplementedError
 
   def training_stream(self, batch_size: int, *, seed: int = 0,
-                      start_epoch: int = 0) -> tf.data.Dataset:
-    """An endless stream of training batches, epoch after epoch, from `start_epoch` on.
+                      start_step: int = 0) -> tf.data.Dataset:
+    """An endless stream of training batches, pass after pass, from batch `start_step` on.
 
-    Used by the trainer with `steps_per_epoch`. Subclasses make epoch e's order a pure
-    function of (seed, e), so a resumed run sees the batches an uninterrupted run would, and
-    however often Keras (or tf.distribute) re-creates the iterator, the order is the same.
+    Used by the trainer with `steps_per_epoch`. The k-th batch of the stream is a pure
+    function of (seed, k): a run resumed at step k (any `steps_per_epoch`, even mid-epoch)
+    sees exactly the batches an uninterrupted run would.
 
     Args:
       batch_size: examples per batch (incomplete batches are dropped).
       seed: shuffle seed.
-      start_epoch: the first epoch of the stream.
+      start_step: index of the first batch (the global step to resume from).
     """
-    del start_epoch  # This fallback cannot seek: it reshuffles per iteration instead.
-    return self.train_dataset(batch_size, seed=seed).repeat()
+    # This fallback cannot seek: a fresh pipeline with the same seed repeats the same
+    # sequence of shuffles, so skipping reproduces the position (slowly, by reading).
+    return self.train_dataset(batch_size, seed=seed).repeat().skip(int(start_step))
 
   def test_dataset(self, batch_size: int, *,
                    drop_remainder: bool = False) -> tf.data.Dataset:
@@ -269,20 +270,21 @@ class ArrayDataSource(DataSource):
     return self._pipeline("train", batch_size, shuffle, seed, drop_remainder)
 
   def training_stream(self, batch_size: int, *, seed: int = 0,
-                      start_epoch: int = 0) -> tf.data.Dataset:
+                      start_step: int = 0) -> tf.data.Dataset:
     num = self._x["train"].shape[0]
     _check_batch_size(self.spec, batch_size, num, "train", True)
     gather = self._batch_gather("train")
+    per_pass = num // batch_size  # Each pass drops its own remainder.
+    first_pass, offset = divmod(int(start_step), per_pass)
 
-    def epoch_order(epoch):
-      # Stateless: epoch e's permutation depends only on (seed, e).
+    def pass_order(p):
+      # Stateless: pass p's permutation depends only on (seed, p).
       perm = tf.argsort(tf.random.stateless_uniform(
-          [num], seed=tf.stack([tf.cast(seed, tf.int64), epoch])))
-      return tf.data.Dataset.from_tensor_slices(perm)
+          [num], seed=tf.stack([tf.cast(seed, tf.int64), p])))
+      return tf.data.Dataset.from_tensor_slices(perm).batch(batch_size, drop_remainder=True)
 
-    # Each epoch drops its own remainder, so epochs stay aligned with steps_per_epoch.
-    ds = tf.data.Dataset.range(start_epoch, 2**62).flat_map(
-        lambda e: epoch_order(e).batch(batch_size, drop_remainder=True))
+    # Skipping index batches (before the gather) is cheap: a resume mid-pass costs nothing.
+    ds = tf.data.Dataset.range(first_pass, 2**62).flat_map(pass_order).skip(offset)
     ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 

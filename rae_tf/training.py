@@ -15,8 +15,9 @@ import tensorflow as tf
 from rae_tf import callbacks as rae_callbacks
 from rae_tf import data as rae_data
 from rae_tf import export as rae_export
+from rae_tf import outputs
 from rae_tf.config import TrainConfig
-from rae_tf.errors import ConfigError
+from rae_tf.errors import ConfigError, TrainingDiverged
 from rae_tf.models import zoo
 
 
@@ -90,8 +91,19 @@ def data_config(config: TrainConfig) -> "rae_data.DataConfig":
                              num_examples=config.num_examples, seed=config.seed)
 
 
+def _changed_fields(old: Dict[str, Any], new: Dict[str, Any]) -> str:
+  """'name: old -> new, ...' for fields that may not change when resuming ('' if none)."""
+  changed = sorted(k for k in new if k not in TrainConfig.RESUMABLE_CHANGES
+                   and k in old and old[k] != new[k])
+  return ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in changed)
+
+
 def check_workdir(config: TrainConfig):
-  """Refuses to resume a workdir that was trained with a different configuration."""
+  """Refuses to resume a workdir that was trained with a different configuration.
+
+  Reads `config.json`; the configuration stored inside the checkpoints is checked again
+  after the model is built (`_restore`), so deleting config.json does not bypass it.
+  """
   path = os.path.join(config.workdir, "config.json")
   if not os.path.exists(path):
     return
@@ -101,17 +113,26 @@ def check_workdir(config: TrainConfig):
   except (OSError, ValueError) as e:
     raise ConfigError(f"--workdir={config.workdir}: unreadable config.json ({e}); "
                       "remove it or use a new --workdir") from None
-  new = config.to_dict()
-  changed = sorted(k for k in new if k not in TrainConfig.RESUMABLE_CHANGES
-                   and k in old and old[k] != new[k])
-  if changed:
-    detail = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in changed)
+  detail = _changed_fields(old, config.to_dict())
+  if detail:
     raise ConfigError(f"--workdir={config.workdir} holds a run with another configuration "
                       f"({detail}); use a new --workdir or the same flags to resume")
 
 
+def check_outputs(config: TrainConfig):
+  """Raises ConfigError unless the workdir and export root can be created and written."""
+  outputs.check_creatable_dir(config.workdir, "--workdir")
+  if config.export_dir:
+    outputs.check_creatable_dir(config.export_dir, "--export_dir")
+
+
 def build_compiled_model(config: TrainConfig, spec, strategy):
-  """Builds the model, its networks and every optimizer inside the strategy scope."""
+  """Builds the model, its networks and every optimizer inside the strategy scope.
+
+  Seeds every generator first (Python, NumPy, TensorFlow, Keras), so the initial weights
+  of every network are a function of --seed.
+  """
+  keras.utils.set_random_seed(config.seed)
   with strategy.scope():
     model, hparams = zoo.build_model(config, spec.shape, spec.is_image)
     model.build_all()
@@ -120,9 +141,18 @@ def build_compiled_model(config: TrainConfig, spec, strategy):
   return model, hparams
 
 
-def make_checkpoint(model, epoch: tf.Variable) -> tf.train.Checkpoint:
+# The run's configuration is stored inside every checkpoint under this name.
+_CONFIG_KEY = "run_config/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def make_checkpoint(model, epoch: tf.Variable, **extra) -> tf.train.Checkpoint:
+  """The run's checkpoint: model, every optimizer, the epoch counter and `extra` objects.
+
+  The main optimizer's `iterations` is the global step and the data position.
+  """
   optimizers = {f"optimizer_{name}": opt for name, opt in model.extra_optimizers.items()}
-  return tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch, **optimizers)
+  return tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch,
+                             **optimizers, **extra)
 
 
 def _say(msg: str):
@@ -132,6 +162,12 @@ def _say(msg: str):
 def train(config: TrainConfig, verbose: Optional[int] = None) -> TrainResult:
   """Trains (or resumes) one run and exports it.
 
+  Guarantees: the same config (and --seed) on the same machine gives bit-identical
+  checkpoints on a CPU; a run killed at any moment and restarted continues from its last
+  checkpoint to the weights of an uninterrupted run; a non-finite loss or weight stops it
+  with TrainingDiverged before anything non-finite is saved or exported; one process at a
+  time writes a workdir.
+
   Args:
     config: the run's configuration.
     verbose: Keras progress output (0 silent, 1 bar, 2 one line per epoch); default: a bar
@@ -140,12 +176,16 @@ def train(config: TrainConfig, verbose: Optional[int] = None) -> TrainResult:
     A TrainResult.
   Raises:
     ConfigError: for bad input, before anything is written.
+    TrainingDiverged: a loss or weight became non-finite.
   """
+  if config.deterministic:
+    tf.config.experimental.enable_op_determinism()
   strategy = make_strategy(config)
   replicas = strategy.num_replicas_in_sync
   if config.batch_size % replicas:
     raise ConfigError(f"--batch_size={config.batch_size} must be divisible by the "
                       f"{replicas} replicas of --strategy={config.strategy}")
+  check_outputs(config)
   source = rae_data.get_data_source(data_config(config))
   spec = source.spec
   if spec.num_train < config.batch_size:
@@ -165,78 +205,127 @@ def train(config: TrainConfig, verbose: Optional[int] = None) -> TrainResult:
     config = config.replace(workdir=os.path.join(scratch, "run"),
                             export_dir=os.path.join(scratch, "export") if config.export_dir
                             else "")
+  created = not os.path.exists(config.workdir)
+  lock = outputs.DirectoryLock(config.workdir, "--workdir")
   try:
+    lock.acquire()
     return _train(config, strategy, source, model, hparams, restore_dir, verbose,
                   is_chief)
+  except ConfigError:
+    if created and not os.path.exists(os.path.join(config.workdir, "config.json")):
+      shutil.rmtree(config.workdir, ignore_errors=True)  # Refused: leave nothing behind.
+    raise
   finally:
+    lock.release()
     if scratch:
       shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _restore(checkpoint, restore_dir: str, config: TrainConfig):
+  """Restores the latest checkpoint, refusing one written for another configuration."""
+  latest = tf.train.latest_checkpoint(restore_dir)
+  if not latest:
+    return None
+  workdir = os.path.dirname(restore_dir)
+  try:
+    stored = tf.train.load_checkpoint(latest).get_tensor(_CONFIG_KEY)
+  except (tf.errors.OpError, ValueError):
+    stored = None  # Written by an older rae_tf: rely on the structural check below.
+  if stored is not None:
+    detail = _changed_fields(json.loads(stored), config.to_dict())
+    if detail:
+      raise ConfigError(f"--workdir={workdir}: its checkpoints were trained with another "
+                        f"configuration ({detail}); use a new --workdir or the same flags "
+                        "to resume")
+  try:
+    checkpoint.restore(latest).assert_existing_objects_matched()
+  except (AssertionError, ValueError, tf.errors.OpError) as e:
+    raise ConfigError(f"--workdir={workdir}: checkpoint {latest} does not match the model "
+                      f"these flags build ({str(e).splitlines()[0][:100]}...); use a new "
+                      "--workdir") from None
+  return latest
+
+
 def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_chief):
-  """The part of train() after validation: write the run, restore, fit, export."""
+  """The part of train() after validation: restore, write the run, fit, export."""
   spec = source.spec
   replicas = strategy.num_replicas_in_sync
-  os.makedirs(config.workdir, exist_ok=True)
-  with open(os.path.join(config.workdir, "config.json"), "w") as f:
-    f.write(config.to_json())
-  with open(os.path.join(config.workdir, "hparams.json"), "w") as f:
-    json.dump(hparams, f, indent=2, sort_keys=True)
-
   with strategy.scope():
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-  checkpoint = make_checkpoint(model, epoch)
+  # The configuration travels inside every checkpoint (checked on resume).
+  run_config = tf.Variable(config.to_json(), dtype=tf.string, trainable=False,
+                           name="run_config")
+  plateau = (rae_callbacks.PlateauHalving(model.optimizer, config.plateau_patience)
+             if config.plateau_patience else None)
+  checkpoint = make_checkpoint(model, epoch, run_config=run_config,
+                               **(plateau.state() if plateau else {}))
+  latest = _restore(checkpoint, restore_dir, config)
+  run_config.assign(config.to_json())
+  if latest:
+    _say(f"resumed from {latest} (step {int(model.optimizer.iterations.numpy())}, "
+         f"epoch {int(epoch.numpy())})")
+  # Every check passed: only now write the run's files.
+  outputs.atomic_write_text(os.path.join(config.workdir, "config.json"), config.to_json())
+  outputs.atomic_write_text(os.path.join(config.workdir, "hparams.json"),
+                            json.dumps(hparams, indent=2, sort_keys=True))
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(config.workdir, "checkpoints"),
                                        max_to_keep=3)
-  latest = tf.train.latest_checkpoint(restore_dir)
-  if latest:
-    try:
-      checkpoint.restore(latest).assert_existing_objects_matched()
-    except AssertionError as e:
-      raise ConfigError(f"--workdir={os.path.dirname(restore_dir)}: checkpoint {latest} "
-                        "does not match the model this rae_tf version builds "
-                        f"({str(e)[:100]}...); use a new --workdir") from None
-    _say(f"resumed from {latest} (epoch {int(epoch.numpy())})")
-  initial_epoch = int(epoch.numpy())
 
+  steps = config.steps_per_epoch or spec.num_train // config.batch_size
+  start_step = int(model.optimizer.iterations.numpy())
+  initial_epoch, offset = divmod(start_step, steps)
   logdir = os.path.join(config.workdir, "tensorboard")
-  if initial_epoch == 0:
+  if start_step == 0:
     rae_callbacks.write_hparams(logdir, {**config.to_dict(), **hparams})
   sample_x, _ = source.arrays("test", limit=min(config.num_image_samples, spec.num_test))
-  cbs = [
-      rae_callbacks.EpochCheckpoint(manager, epoch),
-      rae_callbacks.TensorBoardLogger(logdir, sample_x, spec.is_image,
-                                      config.log_every_steps, config.num_image_samples),
-  ]
+
+  def last_good():
+    kept = manager.latest_checkpoint or latest
+    return (f"the last good checkpoint {kept} is kept" if kept
+            else "no checkpoint was written")
+
+  guard = rae_callbacks.DivergenceGuard(checkpoint_variables(model), last_good)
+  saver = rae_callbacks.RunCheckpoint(manager, epoch, guard, config.checkpoint_every_steps)
+  cbs = [guard]
   if config.lr_drops:
     cbs.append(rae_callbacks.LearningRateDrops(config.parsed_lr_drops(),
                                                _base_rates(model, config)))
-  if config.plateau_patience:
-    # RAE's schedule: halve the auto-encoder's rate when the epoch loss stops improving.
-    cbs.append(keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5,
-                                                 patience=config.plateau_patience))
+  cbs.append(rae_callbacks.TensorBoardLogger(logdir, sample_x, spec.is_image,
+                                             config.log_every_steps, config.num_image_samples))
+  if plateau:
+    cbs.append(plateau)  # Before the checkpoint, which holds its state.
+  cbs.append(saver)
+
   history: Dict[str, list] = {}
   if initial_epoch < config.epochs:
-    train_ds = source.training_stream(config.batch_size, seed=config.seed,
-                                      start_epoch=initial_epoch)
-    steps = config.steps_per_epoch or spec.num_train // config.batch_size
     _say(f"training {config.model} on {config.dataset} {spec.shape} "
          f"for epochs {initial_epoch + 1}..{config.epochs}, {replicas} replica(s); "
          f"TensorBoard: tensorboard --logdir {logdir}")
     if verbose is None:
       verbose = (1 if sys.stdout.isatty() else 2) if is_chief else 0
-    with warnings.catch_warnings():
-      # Keras warns that fit's shuffle=True is ignored for a tf.data input: we shuffle there.
-      warnings.filterwarnings("ignore", message=".*shuffle=True.*")
-      fit = model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch,
-                      steps_per_epoch=steps, callbacks=cbs, verbose=verbose)
-    history = fit.history
+    # A run resumed mid-epoch first finishes that epoch's remaining steps.
+    segments = []
+    if offset:
+      segments.append((initial_epoch, initial_epoch + 1, steps - offset))
+      initial_epoch += 1
+    if initial_epoch < config.epochs:
+      segments.append((initial_epoch, config.epochs, steps))
+    for first, end, seg_steps in segments:
+      train_ds = source.training_stream(config.batch_size, seed=config.seed,
+                                        start_step=int(model.optimizer.iterations.numpy()))
+      with warnings.catch_warnings():
+        # Keras warns that fit's shuffle=True is ignored for a tf.data input: we shuffle there.
+        warnings.filterwarnings("ignore", message=".*shuffle=True.*")
+        fit = model.fit(train_ds, epochs=end, initial_epoch=first, steps_per_epoch=seg_steps,
+                        callbacks=cbs, verbose=verbose)
+      for name, values in fit.history.items():
+        history.setdefault(name, []).extend(values)
   else:
     _say(f"{config.workdir} already holds {initial_epoch} epochs (>= --epochs={config.epochs})")
 
   export_path = None
   if config.export_dir:
-    export_path = _export_once(model, config, spec, int(epoch.numpy()))
+    export_path = _export_once(model, config, spec, int(model.optimizer.iterations.numpy()))
   if is_chief:
     _say(f"done: {int(epoch.numpy())} epochs in {config.workdir} (checkpoints/, "
          f"config.json); view: tensorboard --logdir {logdir}")
@@ -245,6 +334,14 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
                      epochs_done=int(epoch.numpy()),
                      export_path=export_path if is_chief else None,
                      workdir=config.workdir if is_chief else None)
+
+
+def checkpoint_variables(model):
+  """The model's weights, then its optimizers' variables (for finiteness checks)."""
+  variables = list(model.weights) + list(model.optimizer.variables)
+  for opt in model.extra_optimizers.values():
+    variables += list(opt.variables)
+  return variables
 
 
 def _base_rates(model, config):
@@ -256,21 +353,27 @@ def _base_rates(model, config):
   return rates
 
 
-def _export_once(model, config: TrainConfig, spec, epochs_done: int) -> str:
-  """Exports unless this workdir already exported the same number of epochs."""
+def _export_once(model, config: TrainConfig, spec, step: int) -> str:
+  """Exports unless this workdir already exported the model of the same step.
+
+  Raises:
+    TrainingDiverged: the weights are not all finite (a divergence never ships).
+  """
   record = os.path.join(config.workdir, "export.json")
   if os.path.exists(record):
     with open(record) as f:
       last = json.load(f)
-    if last.get("epochs") == epochs_done and os.path.isdir(last.get("path", "")):
-      _say(f"SavedModel of epoch {epochs_done} already at {last['path']}")
+    if last.get("step") == step and os.path.isdir(last.get("path", "")):
+      _say(f"SavedModel of step {step} already at {last['path']}")
       return last["path"]
+  bad = rae_callbacks.non_finite_variables(model.weights)
+  if bad:
+    raise TrainingDiverged(f"not exporting: non-finite weights in {', '.join(bad[:3])}")
   _say(f"exporting the SavedModel under {config.export_dir} ...")
   start = time.time()
   path = rae_export.export_saved_model(model, config.export_dir, config.run_name,
                                        spec.is_image)
-  with open(record, "w") as f:
-    json.dump({"path": path, "epochs": epochs_done}, f)
+  outputs.atomic_write_text(record, json.dumps({"path": path, "step": step}))
   _say(f"SavedModel ({time.time() - start:.0f} s): {path}\n  try: saved_model_cli run --dir {path} --tag_set serve "
        f"--signature_def serving_default --input_exprs 'seed=[1,2,3]'")
   return path

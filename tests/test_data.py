@@ -419,16 +419,20 @@ def test_class_attribute_mask():
     synthetic.attribute_mask("test")
 
 
-def test_training_stream_is_a_pure_function_of_seed_and_epoch():
+def test_training_stream_is_a_pure_function_of_seed_and_step():
   source = data.get_data_source(data.DataConfig(name="synthetic", ambient_dim=6,
                                                 true_latent_dim=2, num_examples=50))
-  steps = 50 // 8  # 6 batches per epoch, remainder dropped per epoch.
+  steps = 50 // 8  # 6 batches per pass, remainder dropped per pass.
   full = [b.numpy() for b in source.training_stream(8, seed=3).take(3 * steps)]
-  resumed = [b.numpy() for b in source.training_stream(8, seed=3, start_epoch=2).take(steps)]
-  for a, b in zip(full[2 * steps:], resumed):
-    np.testing.assert_array_equal(a, b)  # Resuming at epoch 2 replays epoch 2 exactly.
-  assert not np.array_equal(full[0], full[steps])  # Epochs are reshuffled.
+  # Resuming at any step (a pass boundary or mid-pass) replays the same batches exactly.
+  for start in (2 * steps, 7, steps + 1):
+    resumed = [b.numpy() for b in
+               source.training_stream(8, seed=3, start_step=start).take(3 * steps - start)]
+    assert len(resumed) == 3 * steps - start
+    for a, b in zip(full[start:], resumed):
+      np.testing.assert_array_equal(a, b)
+  assert not np.array_equal(full[0], full[steps])  # Passes are reshuffled.
   epoch0 = np.concatenate(full[:steps])
-  assert len({row.tobytes() for row in epoch0}) == steps * 8  # No repeats within an epoch.
+  assert len({row.tobytes() for row in epoch0}) == steps * 8  # No repeats within a pass.
   other = next(iter(source.training_stream(8, seed=4))).numpy()
   assert not np.array_equal(full[0], other)

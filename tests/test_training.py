@@ -45,7 +45,8 @@ def test_workdir_contents(trained):
   assert result.epochs_done == 1
   with open(os.path.join(config.workdir, "config.json")) as f:
     assert TrainConfig.from_dict(json.load(f)) == config
-  assert glob.glob(os.path.join(config.workdir, "checkpoints", "ckpt-1*"))
+  # Checkpoints are numbered by the global step: 64 examples / batch 16 = 4 steps.
+  assert glob.glob(os.path.join(config.workdir, "checkpoints", "ckpt-4.*"))
   tags = _event_tags(os.path.join(config.workdir, "tensorboard"))
   for tag in ("step/loss", "step/reconstruction", "epoch/loss", "epoch/learning_rate",
               "reconstructions",
