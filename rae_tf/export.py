@@ -4,7 +4,9 @@ Built with `keras.export.ExportArchive` (a hand-made tf.Module fails under
 `saved_model_cli run` / TF Serving). Signatures:
   serving_default: seed int64 [batch] -> {image|x: samples, latent: codes}; one prior sample
                    per seed, the same seed always giving the same sample (stateless RNG),
-                   whatever else is in the request.
+                   whatever else is in the request (bit-identical for the same request;
+                   in batches of another size up to float rounding, ~1e-7, as CPU kernels
+                   block by batch size).
   decode:          latent float32 [batch, m] -> {image|x}
   encode:          image|x [batch, ...] -> {latent}: the code (encoder mean)
   reconstruct:     image|x [batch, ...] -> {image|x}

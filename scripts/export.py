@@ -1,0 +1,48 @@
+r"""Re-exports a finished training run as a SavedModel for TF Serving, without training.
+
+  python scripts/export.py --workdir=runs/quickstart
+  python scripts/export.py --workdir=runs/quickstart --export_dir=saved_models \
+      --export_name=quickstart
+
+Loads <workdir>/config.json and the latest checkpoint, writes the next version
+<export_dir>/<name>/<version> (name: the run's export name) and rewrites
+<export_dir>/models.config. Prints the version directory. Bad input (a missing run, no
+checkpoint, an --export_dir that is a file or not writable) is one `error:` line and exit
+status 2, and nothing is written.
+"""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+from absl import logging
+
+from rae_tf import cli
+
+flags.DEFINE_string("workdir", None, "Training run directory (config.json + checkpoints/).")
+flags.DEFINE_string("export_dir", "saved_models", "SavedModel root (TF Serving base paths "
+                    "are <export_dir>/<name>; models.config is written there).")
+flags.DEFINE_string("export_name", None, "Model name (default: the run's --export_name, "
+                    "else its model; with --prior=gmm plus '_gmm').")
+flags.DEFINE_enum("prior", "trained", ["trained", "gmm"], "Export the model's own prior, "
+                  "or the ex-post GMM fitted by scripts/fit_prior.py.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  logging.set_verbosity(logging.WARNING)
+
+  def export():
+    if not FLAGS.workdir:
+      cli.error_exit("--workdir is required: the training run to export")
+    from rae_tf import export as rae_export  # pylint: disable=g-import-not-at-top
+    path = rae_export.export_run(FLAGS.workdir, FLAGS.export_dir, FLAGS.export_name,
+                                 prior=FLAGS.prior)
+    print(path)
+
+  cli.run_or_exit(export, argv)
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=cli.make_flags_parser())
