@@ -17,74 +17,13 @@ import numpy as np
 import tensorflow as tf
 
 from rae_tf import data as rae_data
+from rae_tf import eval_config
 from rae_tf import metrics
 from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError
-
-FEATURES = ("domain", "inception", "raw")
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalConfig:
-  """What to evaluate and how (flags of scripts/evaluate.py).
-
-  Attributes:
-    workdir: a training run directory (config.json + checkpoints/).
-    export_dir: a SavedModel version directory (instead of --workdir); needs --dataset.
-    dataset: data set to compare with (default: the run's).
-    data_dir: tensorflow-datasets directory.
-    num_samples: generated samples, reconstructions and test images per metric.
-    features: "domain", "inception" or "raw"; None: domain for labelled images, else raw.
-    inception_weights: InceptionV3 notop weights file (features="inception").
-    cache_dir: where the domain classifier is cached (default: <out_dir>/../feature_cache).
-    out_dir: output folder (default: <workdir>/eval, or eval/<name>-<version>).
-    batch_size: batch size for sampling and encoding.
-    seed: first sample seed.
-    prd_runs: PRD k-means runs averaged.
-    domain_epochs: training epochs of the domain classifier (when not cached).
-    embedding: "pca" or "tsne" for the code scatter plot.
-    attribute: the attribute of the manipulation figure: a class id for labelled data
-      (default: the most frequent class), a CelebA attribute name (default "Smiling").
-    prior: "trained" (the model's own prior) or "gmm" (the ex-post GMM of
-      scripts/fit_prior.py, saved in the workdir).
-    figures: whether to write PNG figures.
-  """
-  workdir: Optional[str] = None
-  export_dir: Optional[str] = None
-  dataset: Optional[str] = None
-  data_dir: Optional[str] = None
-  num_samples: int = 10000
-  features: Optional[str] = None
-  inception_weights: Optional[str] = None
-  cache_dir: Optional[str] = None
-  out_dir: Optional[str] = None
-  batch_size: int = 500
-  seed: int = 0
-  prd_runs: int = 10
-  domain_epochs: int = 3
-  embedding: str = "pca"
-  attribute: Optional[str] = None
-  prior: str = "trained"
-  figures: bool = True
-
-  def __post_init__(self):
-    if bool(self.workdir) == bool(self.export_dir):
-      raise ConfigError("pass exactly one of --workdir (a training run) or --export_dir "
-                        "(a SavedModel version directory)")
-    if self.num_samples < 2:
-      raise ConfigError(f"--num_samples={self.num_samples} must be >= 2")
-    if self.batch_size < 1:
-      raise ConfigError(f"--batch_size={self.batch_size} must be >= 1")
-    if self.features is not None and self.features not in FEATURES:
-      raise ConfigError(f"unknown --features={self.features!r}; choose one of: "
-                        + ", ".join(FEATURES))
-    if self.prior not in ("trained", "gmm"):
-      raise ConfigError(f"unknown --prior={self.prior!r}; choose trained or gmm")
-    if self.prior == "gmm" and not self.workdir:
-      raise ConfigError("--prior=gmm needs --workdir (an exported *_gmm SavedModel already "
-                        "samples its GMM: pass it with --prior=trained)")
-    if self.prd_runs < 1:
-      raise ConfigError(f"--prd_runs={self.prd_runs} must be >= 1")
+# EvalConfig lives in the light rae_tf.eval_config (no TensorFlow) for scripts/evaluate.py.
+from rae_tf.eval_config import EvalConfig  # pylint: disable=unused-import
+from rae_tf.eval_config import FEATURES  # pylint: disable=unused-import
 
 
 class Generator:
@@ -137,9 +76,7 @@ class SavedModelGenerator(Generator):
   """An exported SavedModel, through its serving signatures."""
 
   def __init__(self, path: str):
-    if not os.path.exists(os.path.join(path, "saved_model.pb")):
-      raise ConfigError(f"--export_dir={path} holds no saved_model.pb; pass a version "
-                        "directory such as saved_models/<name>/1")
+    eval_config.check_export_dir(path)
     self.loaded = tf.saved_model.load(path)
     sig = self.loaded.signatures
     missing = {"serving_default", "encode", "decode", "reconstruct"} - set(sig)
@@ -167,12 +104,7 @@ class SavedModelGenerator(Generator):
 def load_run(workdir: str):
   """(model, TrainConfig, epochs done, DataSource) of a run, from its latest checkpoint."""
   from rae_tf import training  # pylint: disable=g-import-not-at-top (circular-free, lazy)
-  path = os.path.join(workdir, "config.json")
-  if not os.path.isdir(workdir):
-    raise ConfigError(f"--workdir={workdir} does not exist; pass a training run directory")
-  if not os.path.exists(path):
-    raise ConfigError(f"--workdir={workdir} has no config.json; pass the --workdir of a "
-                      "finished scripts/train.py run")
+  path = eval_config.check_run_dir(workdir)
   with open(path) as f:
     config = TrainConfig.from_dict(json.load(f)).replace(strategy="default", cpu_devices=0)
   latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
@@ -238,6 +170,7 @@ def evaluate(config: EvalConfig) -> Dict[str, Any]:
     ConfigError: for bad input, before anything is written.
   """
   start = time.time()
+  eval_config.check_inputs(config)
   if config.workdir:
     model, train_config, epochs, source = load_run(config.workdir)
     if config.prior == "gmm":
@@ -254,8 +187,6 @@ def evaluate(config: EvalConfig) -> Dict[str, Any]:
     run_name = train_config.model + ("" if config.prior == "trained" else f"+{config.prior}")
     step = epochs
   else:
-    if not config.dataset:
-      raise ConfigError("--export_dir needs --dataset (the data the model was trained on)")
     generator = SavedModelGenerator(config.export_dir)
     source = rae_data.get_data_source(
         rae_data.DataConfig(name=config.dataset, data_dir=config.data_dir))
@@ -264,10 +195,9 @@ def evaluate(config: EvalConfig) -> Dict[str, Any]:
     out_dir = config.out_dir or os.path.join("eval", f"{name}-{version}")
     run_name, step = name, int(version) if version.isdigit() else 0
   spec = source.spec
-  n = config.num_samples
-  if n > spec.num_test:
-    raise ConfigError(f"--num_samples={n} exceeds the {spec.num_test} test examples of "
-                      f"--dataset={spec.name}; lower --num_samples")
+  n, why = eval_config.resolve_num_samples(config, spec.num_test, spec.name)
+  if why:
+    _say(why)
   probe, _ = generator.sample(np.array([config.seed], np.int64))
   if tuple(probe.shape[1:]) != tuple(spec.shape):
     raise ConfigError(f"--dataset={spec.name} has examples of shape {tuple(spec.shape)} but "

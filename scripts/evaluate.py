@@ -8,16 +8,17 @@ r"""Evaluates a trained model: FID, precision/recall, NAC, active dims, figures.
 Writes <out_dir>/metrics.json and PNG figures, the same scalars and images to the run's
 TensorBoard (tensorboard/eval), and prints a short table. "domain" features give a
 *domain FID*, comparable only with other domain FIDs, never with published Inception FIDs.
+By default every metric uses min(10000, the test split's size) samples.
+
+Bad input exits with status 2 and one line (checked before TensorFlow loads), a
+file-system error with status 1, Ctrl-C with 130. TensorFlow's C++ log is hidden:
+--verbosity=0 shows its warnings, --verbosity=1 everything.
 """
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from absl import app  # pylint: disable=g-import-not-at-top
-from absl import logging
+from absl import app
 
 from rae_tf import cli
-from rae_tf.evaluation import EvalConfig
+from rae_tf import eval_config
+from rae_tf.eval_config import EvalConfig
 
 HELP = {
     "workdir": "Training run directory to evaluate (config.json + checkpoints/).",
@@ -26,7 +27,8 @@ HELP = {
     "dataset": "Data set to compare with (default: the run's).",
     "data_dir": "tensorflow-datasets directory (default: the run's).",
     "num_samples": "Generated samples / reconstructions / test images per metric "
-                   "(at most the test split's size; 10000 in the papers).",
+                   "(default: 10000 as in the papers, or the test split's size when "
+                   "smaller; at most the test split's size).",
     "features": "Feature network: domain (classifier trained on the data's labels; "
                 "'domain FID'), inception (needs --inception_weights) or raw (the data). "
                 "Default: domain for labelled images, raw otherwise.",
@@ -50,11 +52,10 @@ cli.define_flags(EvalConfig, HELP)
 
 
 def main(argv):
-  logging.set_verbosity(logging.WARNING)
-
   def evaluate():
-    config = cli.config_from_flags(EvalConfig)
-    from rae_tf import evaluation  # pylint: disable=g-import-not-at-top (slow TF import)
+    config = cli.config_from_flags(EvalConfig)  # Checks the flags: no TensorFlow yet.
+    eval_config.check_inputs(config)  # The files they name.
+    evaluation = cli.import_quietly("rae_tf.evaluation")  # The slow TensorFlow import.
     results = evaluation.evaluate(config)
     print(f"[rae_tf] {results['run']} on {results['dataset']}:")
     print(evaluation.format_table(results))

@@ -1,0 +1,160 @@
+"""EvalConfig (the flags of scripts/evaluate.py) and its checks, without TensorFlow.
+
+`rae_tf.evaluation` (which imports TensorFlow) re-exports EvalConfig and FEATURES; the
+script validates its flags here first, so bad input is answered at once.
+"""
+import dataclasses
+import os
+from typing import Optional, Tuple
+
+from rae_tf import catalog
+from rae_tf.errors import ConfigError
+
+FEATURES = ("domain", "inception", "raw")
+PRIORS = ("trained", "gmm")
+EMBEDDINGS = ("pca", "tsne")  # = rae_tf.viz.EMBEDDING_METHODS (tests/test_cli.py checks).
+# Samples per metric when --num_samples is not given (the papers' 10,000), capped at the
+# test split's size.
+DEFAULT_NUM_SAMPLES = 10000
+GMM_FILE = "gmm_prior.npz"  # = rae_tf.expost.GMM_FILE (tests/test_cli.py checks).
+INCEPTION_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+  """What to evaluate and how (flags of scripts/evaluate.py).
+
+  Attributes:
+    workdir: a training run directory (config.json + checkpoints/).
+    export_dir: a SavedModel version directory (instead of --workdir); needs --dataset.
+    dataset: data set to compare with (default: the run's).
+    data_dir: tensorflow-datasets directory.
+    num_samples: generated samples, reconstructions and test images per metric; None:
+      min(DEFAULT_NUM_SAMPLES, the test split's size).
+    features: "domain", "inception" or "raw"; None: domain for labelled images, else raw.
+    inception_weights: InceptionV3 notop weights file (features="inception").
+    cache_dir: where the domain classifier is cached (default: <out_dir>/../feature_cache).
+    out_dir: output folder (default: <workdir>/eval, or eval/<name>-<version>).
+    batch_size: batch size for sampling and encoding.
+    seed: first sample seed.
+    prd_runs: PRD k-means runs averaged.
+    domain_epochs: training epochs of the domain classifier (when not cached).
+    embedding: "pca" or "tsne" for the code scatter plot.
+    attribute: the attribute of the manipulation figure: a class id for labelled data
+      (default: the most frequent class), a CelebA attribute name (default "Smiling").
+    prior: "trained" (the model's own prior) or "gmm" (the ex-post GMM of
+      scripts/fit_prior.py, saved in the workdir).
+    figures: whether to write PNG figures.
+  """
+  workdir: Optional[str] = None
+  export_dir: Optional[str] = None
+  dataset: Optional[str] = None
+  data_dir: Optional[str] = None
+  num_samples: Optional[int] = None
+  features: Optional[str] = None
+  inception_weights: Optional[str] = None
+  cache_dir: Optional[str] = None
+  out_dir: Optional[str] = None
+  batch_size: int = 500
+  seed: int = 0
+  prd_runs: int = 10
+  domain_epochs: int = 3
+  embedding: str = "pca"
+  attribute: Optional[str] = None
+  prior: str = "trained"
+  figures: bool = True
+
+  def __post_init__(self):
+    if bool(self.workdir) == bool(self.export_dir):
+      raise ConfigError("pass exactly one of --workdir (a training run) or --export_dir "
+                        "(a SavedModel version directory)")
+    if self.export_dir and not self.dataset:
+      raise ConfigError("--export_dir needs --dataset (the data the model was trained on)")
+    if self.num_samples is not None and self.num_samples < 2:
+      raise ConfigError(f"--num_samples={self.num_samples} must be >= 2")
+    if self.batch_size < 1:
+      raise ConfigError(f"--batch_size={self.batch_size} must be >= 1")
+    if self.features is not None and self.features not in FEATURES:
+      raise ConfigError(f"unknown --features={self.features!r}; choose one of: "
+                        + ", ".join(FEATURES))
+    if self.prior not in PRIORS:
+      raise ConfigError(f"unknown --prior={self.prior!r}; choose trained or gmm")
+    if self.prior == "gmm" and not self.workdir:
+      raise ConfigError("--prior=gmm needs --workdir (an exported *_gmm SavedModel already "
+                        "samples its GMM: pass it with --prior=trained)")
+    if self.prd_runs < 1:
+      raise ConfigError(f"--prd_runs={self.prd_runs} must be >= 1")
+    if self.embedding not in EMBEDDINGS:
+      raise ConfigError(f"unknown --embedding={self.embedding!r}; choose one of: "
+                        + ", ".join(EMBEDDINGS))
+    catalog.check_name("dataset", self.dataset)
+
+
+def check_run_dir(workdir: str) -> str:
+  """Returns <workdir>/config.json; ConfigError when workdir is not a training run."""
+  if not os.path.isdir(workdir):
+    raise ConfigError(f"--workdir={workdir} does not exist; pass a training run directory")
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise ConfigError(f"--workdir={workdir} has no config.json; pass the --workdir of a "
+                      "finished scripts/train.py run")
+  return path
+
+
+def check_export_dir(path: str):
+  """ConfigError unless `path` is a SavedModel directory."""
+  if not os.path.exists(os.path.join(path, "saved_model.pb")):
+    raise ConfigError(f"--export_dir={path} holds no saved_model.pb; pass a version "
+                      "directory such as saved_models/<name>/1")
+
+
+def check_gmm_file(workdir: str):
+  """ConfigError unless scripts/fit_prior.py has saved the run's GMM."""
+  path = os.path.join(workdir, GMM_FILE)
+  if not os.path.exists(path):
+    raise ConfigError(f"{path} not found: fit it first with scripts/fit_prior.py "
+                      f"--workdir={workdir}")
+
+
+def check_inputs(config: EvalConfig):
+  """The files the flags name must exist: checked before anything slow is loaded."""
+  if config.workdir:
+    check_run_dir(config.workdir)
+    if config.prior == "gmm":
+      check_gmm_file(config.workdir)
+  else:
+    check_export_dir(config.export_dir)
+  catalog.check_dataset_file(config.dataset)
+  if config.features == "inception":
+    if not config.inception_weights:
+      raise ConfigError(f"--features=inception needs --inception_weights: the Keras file "
+                        f"{INCEPTION_WEIGHTS_FILE} (see README, Evaluating), or use "
+                        "--features=domain")
+    if not os.path.isfile(config.inception_weights):
+      raise ConfigError(f"--inception_weights={config.inception_weights}: no such file; "
+                        f"pass the path of {INCEPTION_WEIGHTS_FILE}, or use "
+                        "--features=domain")
+
+
+def resolve_num_samples(config: EvalConfig, num_test: int,
+                        dataset: str) -> Tuple[int, Optional[str]]:
+  """(samples per metric, a note saying why when the default was used).
+
+  Raises:
+    ConfigError: an explicit --num_samples larger than the test split.
+  """
+  if config.num_samples is not None:
+    if config.num_samples > num_test:
+      raise ConfigError(f"--num_samples={config.num_samples} exceeds the {num_test} test "
+                        f"examples of --dataset={dataset}; lower --num_samples (or leave "
+                        "it unset to use them all)")
+    return config.num_samples, None
+  if num_test < 2:
+    raise ConfigError(f"--dataset={dataset} has {num_test} test example(s); evaluation "
+                      "needs at least 2")
+  if num_test < DEFAULT_NUM_SAMPLES:
+    return num_test, (f"--num_samples={num_test} (the test split's size; pass "
+                      "--num_samples to change)")
+  return DEFAULT_NUM_SAMPLES, (f"--num_samples={DEFAULT_NUM_SAMPLES} (the default, as in "
+                               f"the papers; the test split has {num_test}; pass "
+                               "--num_samples to change)")
