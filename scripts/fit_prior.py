@@ -1,7 +1,7 @@
 r"""Fits an ex-post GMM prior to a trained run's codes (RAE + GMM) and exports it.
 
   python scripts/fit_prior.py --workdir=runs/quickstart
-  python scripts/evaluate.py --workdir=runs/quickstart --prior=gmm --num_samples=997
+  python scripts/evaluate.py --workdir=runs/quickstart --prior=gmm
 
 Saves <workdir>/gmm_prior.npz and a SavedModel <export_dir>/<name>_gmm/<version> whose
 serving_default samples the mixture.
