@@ -33,9 +33,9 @@ Serving contract:
     format) lists every model under the root that has a version; see write_models_config.
 
 Library functions for other code: check_export_root (validate --export_dir before doing
-work), check_model_name, export_saved_model, export_run (re-export a training run),
-write_models_config. TensorFlow / Keras are imported only by the functions that need them,
-so the checks and models.config writing are cheap.
+work), check_model_name, export_saved_model, export_run (re-export a training run;
+check_export_run: its cheap checks), write_models_config. TensorFlow / Keras are imported
+only by the functions that need them, so the checks and models.config writing are cheap.
 """
 import contextlib
 import errno
@@ -421,6 +421,39 @@ def export_saved_model(model, export_root: str, name: str, is_image: bool,
   return final
 
 
+def check_export_run(workdir: str, export_root: str, name: Optional[str] = None,
+                     prior: str = "trained"):
+  """The cheap checks of export_run (no TensorFlow): ConfigError on bad input.
+
+  Checks the export root (creatable / writable), the name, and that workdir is a run
+  directory with a readable config.json (and gmm_prior.npz for prior="gmm"). Whether it has
+  a usable checkpoint is checked when loading it.
+  """
+  check_export_root(export_root)
+  if name is not None:
+    check_model_name(name)
+  if prior not in ("trained", "gmm"):
+    raise ConfigError(f"unknown --prior={prior!r}; choose trained or gmm")
+  if not workdir:
+    raise ConfigError("--workdir is required: the training run to export")
+  if not os.path.isdir(workdir):
+    raise ConfigError(f"--workdir={workdir} does not exist or is not a directory; pass a "
+                      "training run directory")
+  try:
+    with open(os.path.join(workdir, "config.json")) as f:
+      json.load(f)
+  except FileNotFoundError:
+    raise ConfigError(f"--workdir={workdir} has no config.json; pass the --workdir of a "
+                      "finished scripts/train.py run") from None
+  except (OSError, ValueError) as e:
+    raise ConfigError(f"--workdir={workdir}: cannot read config.json "
+                      f"({getattr(e, 'strerror', None) or e})") from None
+  # "gmm_prior.npz" is expost.GMM_FILE (expost imports TensorFlow).
+  if prior == "gmm" and not os.path.exists(os.path.join(workdir, "gmm_prior.npz")):
+    raise ConfigError(f"--prior=gmm: {os.path.join(workdir, 'gmm_prior.npz')} not found; "
+                      f"fit it first with scripts/fit_prior.py --workdir={workdir}")
+
+
 def export_run(workdir: str, export_root: str = "saved_models", name: Optional[str] = None,
                prior: str = "trained") -> str:
   """Re-exports a training run (config.json + latest checkpoint) without training.
@@ -436,43 +469,19 @@ def export_run(workdir: str, export_root: str = "saved_models", name: Optional[s
   Raises:
     ConfigError: bad input, detected before anything is written.
   """
-  check_export_root(export_root)
-  if name is not None:
-    check_model_name(name)
-  if prior not in ("trained", "gmm"):
-    raise ConfigError(f"unknown --prior={prior!r}; choose trained or gmm")
-  # Cheap checks before importing TensorFlow; load_run checks the rest (checkpoints).
-  if not os.path.isdir(workdir):
-    raise ConfigError(f"--workdir={workdir} does not exist or is not a directory; pass a "
-                      "training run directory")
-  config_path = os.path.join(workdir, "config.json")
-  try:
-    with open(config_path) as f:
-      json.load(f)
-  except FileNotFoundError:
-    raise ConfigError(f"--workdir={workdir} has no config.json; pass the --workdir of a "
-                      "finished scripts/train.py run") from None
-  except (OSError, ValueError) as e:
-    raise ConfigError(f"--workdir={workdir}: cannot read config.json "
-                      f"({getattr(e, 'strerror', None) or e})") from None
+  check_export_run(workdir, export_root, name, prior)
   from rae_tf import evaluation  # pylint: disable=g-import-not-at-top (slow TF import)
   from rae_tf import expost  # pylint: disable=g-import-not-at-top
-  gmm = None
-  if prior == "gmm":
-    gmm_path = os.path.join(workdir, expost.GMM_FILE)
-    if not os.path.exists(gmm_path):
-      raise ConfigError(f"--prior=gmm: {gmm_path} not found; fit it first with "
-                        f"scripts/fit_prior.py --workdir={workdir}")
   try:
     model, config, _, source = evaluation.load_run(workdir)
   except OSError as e:
     if e.errno in (errno.EACCES, errno.EPERM, errno.ENOENT):
       raise ConfigError(f"--workdir={workdir}: {e.strerror}: {e.filename}") from None
     raise
+  suffix = ""
   if prior == "gmm":
-    gmm = expost.load_gmm(os.path.join(workdir, expost.GMM_FILE))
-    model.prior = gmm
+    model.prior = expost.load_gmm(os.path.join(workdir, expost.GMM_FILE))
+    suffix = "_gmm"
   if name is None:
-    name = config.run_name + ("_gmm" if gmm is not None else "")
-    check_model_name(name)
+    name = check_model_name(config.run_name + suffix)
   return export_saved_model(model, export_root, name, source.spec.is_image)

@@ -16,7 +16,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
-from absl import logging
 
 from rae_tf import cli
 
@@ -31,15 +30,16 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  logging.set_verbosity(logging.WARNING)
-
   def export():
     if not FLAGS.workdir:
       cli.error_exit("--workdir is required: the training run to export")
     from rae_tf import export as rae_export  # pylint: disable=g-import-not-at-top
-    path = rae_export.export_run(FLAGS.workdir, FLAGS.export_dir, FLAGS.export_name,
-                                 prior=FLAGS.prior)
-    print(path)
+    # Bad input fails here, before TensorFlow loads and before anything is written.
+    rae_export.check_export_run(FLAGS.workdir, FLAGS.export_dir, FLAGS.export_name,
+                                FLAGS.prior)
+    cli.import_quietly("rae_tf.evaluation")  # The slow TensorFlow import, without its log.
+    print(rae_export.export_run(FLAGS.workdir, FLAGS.export_dir, FLAGS.export_name,
+                                prior=FLAGS.prior))
 
   cli.run_or_exit(export, argv)
 
