@@ -231,14 +231,18 @@ _HINTS_BY_TEXT = {os.strerror(code): hint for code, hint in _OS_ERROR_HINTS.item
 
 
 def _where(tb) -> str:
-  """'file.py:LINE in function' of the innermost rae_tf / scripts frame of a traceback."""
-  where = ""
+  """'dir/file.py:LINE in function' of the innermost rae_tf / scripts frame of a traceback
+  (else of the innermost frame), this module's own frames left out."""
+  project, innermost = "", ""
   for frame, line in traceback.walk_tb(tb):
-    path = frame.f_code.co_filename
-    parts = os.path.normpath(path).split(os.sep)
+    path = os.path.normpath(frame.f_code.co_filename)
+    if os.path.abspath(path) == os.path.abspath(__file__):
+      continue
+    parts = path.split(os.sep)
+    innermost = f"{'/'.join(parts[-2:])}:{line} in {frame.f_code.co_name}"
     if "rae_tf" in parts or "scripts" in parts:
-      where = f"{'/'.join(parts[-2:])}:{line} in {frame.f_code.co_name}"
-  return where
+      project = innermost
+  return project or innermost
 
 
 def describe_os_error(e: OSError) -> str:
