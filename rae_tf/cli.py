@@ -19,6 +19,7 @@ import errno
 import importlib
 import os
 import re
+import select
 import sys
 import tempfile
 import traceback
@@ -275,6 +276,23 @@ def _tf_os_error_line(e: BaseException) -> Optional[str]:
   return f"{path}: {strerror}" + (f"; {hint}" if hint else "")
 
 
+def _stdout_is_closed() -> bool:
+  """True when stdout is a pipe whose reader has gone (`script | head`); then stdout is
+  pointed at /dev/null so that Python's exit does not complain about it again."""
+  try:
+    fd = sys.stdout.fileno()
+    poll = select.poll()
+    poll.register(fd, select.POLLOUT)
+    closed = any(events & select.POLLERR for _, events in poll.poll(0))
+    if closed:
+      devnull = os.open(os.devnull, os.O_WRONLY)
+      os.dup2(devnull, fd)
+      os.close(devnull)
+    return closed
+  except (OSError, ValueError, AttributeError):  # No poll (Windows), no fd (captured).
+    return False
+
+
 def run_or_exit(fn: Callable, argv, interrupted: str = "interrupted"):
   """Runs fn(); user-facing failures become one line on stderr and an exit status.
 
@@ -300,6 +318,10 @@ def run_or_exit(fn: Callable, argv, interrupted: str = "interrupted"):
     _exit_with_line(f"error: {e}", 3)
   except KeyboardInterrupt:
     _exit_with_line(interrupted, 130)
+  except BrokenPipeError as e:
+    if _stdout_is_closed():  # `script | head`: the reader has gone; leave quietly.
+      sys.exit(1)
+    _exit_with_line(f"error: {describe_os_error(e)}", 1)
   except OSError as e:
     _exit_with_line(f"error: {describe_os_error(e)}", 1)
   except Exception as e:  # pylint: disable=broad-except

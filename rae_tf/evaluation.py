@@ -120,6 +120,9 @@ def load_run(workdir: str):
     raise ConfigError(f"--workdir={workdir}: checkpoint {latest} does not match the model "
                       f"this rae_tf version builds from its config.json ({str(e)[:120]}...); "
                       "evaluate its SavedModel with --export_dir instead") from None
+  # The checkpoint may hold more than evaluation restores (e.g. the run's config): no
+  # "unrestored values" warnings for those.
+  status.expect_partial()
   return model, config, int(epoch.numpy()), source
 
 
