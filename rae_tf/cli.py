@@ -66,7 +66,10 @@ def error_exit(message: str):
 
 
 def _exit_with_line(line: str, status: int):
-  sys.stdout.flush()
+  try:
+    sys.stdout.flush()  # Keep the order of what was printed before.
+  except (OSError, ValueError):
+    pass
   print(line, file=sys.stderr, flush=True)
   sys.exit(status)
 
@@ -175,10 +178,11 @@ def import_quietly(name: str = "tensorflow", flag_values=flags.FLAGS):
   "All log messages before absl::InitializeLog() ..." banner and, without a GPU,
   "cudart_stub.cc ... Could not find cuda drivers" (twice: two libraries). So while TF
   loads, file descriptor 2 goes to an unnamed file; afterwards every captured line is
-  written back to stderr except log lines below the level and the banner. Nothing else is
-  dropped: Python warnings and the output before an import error still reach the user (only
-  a hard crash inside the import, such as SIGILL on an unsupported CPU, would lose them:
-  --verbosity=1 captures nothing). With level 0 nothing is captured.
+  written back to stderr except log lines below the level (with their continuation lines)
+  and the banner. Nothing else is dropped: Python warnings and the output before an import
+  error still reach the user (only a hard crash inside the import, such as SIGILL on an
+  unsupported CPU, would lose them: --verbosity=1 captures nothing). With level 0 nothing
+  is captured.
 
   Args:
     name: the module to import, e.g. "rae_tf.training".
@@ -223,7 +227,7 @@ def import_quietly(name: str = "tensorflow", flag_values=flags.FLAGS):
 _STRERRORS = frozenset(os.strerror(code) for code in errno.errorcode)
 _OS_ERROR_HINTS = {
     errno.ENOSPC: "free some disk space or write elsewhere",
-    errno.EDQUOT: "free some disk space or write elsewhere",
+    getattr(errno, "EDQUOT", errno.ENOSPC): "free some disk space or write elsewhere",
     errno.EROFS: "write to a writable directory",
     errno.EACCES: "check the permissions or write elsewhere",
     errno.EPERM: "check the permissions or write elsewhere",
