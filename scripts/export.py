@@ -10,11 +10,8 @@ Loads <workdir>/config.json and the latest checkpoint, writes the next version
 checkpoint, an --export_dir that is a file or not writable) is one `error:` line and exit
 status 2, and nothing is written.
 """
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
 
 from rae_tf import cli

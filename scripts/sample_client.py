@@ -14,12 +14,9 @@ Exit status: 0 done; 2 bad flags or no server reachable at --server (connection 
 unknown host); 1 the server answered with an error, a malformed answer, or too late.
 Every failure is one `error:` line on stderr.
 """
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
 
 from rae_tf import cli
