@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from rae_tf.errors import TrainingDiverged
 from rae_tf.images import tile_images
+from rae_tf.viz import plots
 
 
 def non_finite_variables(variables) -> List[str]:
@@ -160,6 +161,9 @@ class TensorBoardLogger(keras.callbacks.Callback):
           tf.summary.scalar(f"epoch/{name}", float(value))
       tf.summary.scalar("epoch/seconds", time.time() - self._epoch_start)
       tf.summary.scalar("epoch/learning_rate", float(model.optimizer.learning_rate.numpy()))
+      for player in model.players[1:]:
+        tf.summary.scalar(f"learning_rate/{player.name}",
+                          float(player.optimizer.learning_rate.numpy()))
       codes = model.encode(self.sample_x).numpy()
       for i in range(min(codes.shape[1], 16)):
         tf.summary.histogram(f"latent/dim_{i:02d}", codes[:, i])
@@ -171,6 +175,10 @@ class TensorBoardLogger(keras.callbacks.Callback):
         tf.summary.image("reconstructions", tile_images(pairs, columns=n)[None], step=step)
         samples, _ = model.sample_from_seeds(tf.range(self.num_samples, dtype=tf.int64))
         tf.summary.image("prior_samples", tile_images(samples.numpy())[None], step=step)
+      if model.prior.trainable_variables:  # A learned prior: does it cover the codes?
+        prior_z = model.prior.sample_from_seeds(tf.range(len(codes), dtype=tf.int64)).numpy()
+        tf.summary.image("latent/prior_vs_codes", plots.prior_codes_projection(
+            codes, prior_z, f"step {step}")[None], step=step)
     self.writer.flush()
 
 

@@ -13,12 +13,14 @@ from typing import Iterable, Optional
 
 from rae_tf.errors import ConfigError
 
-MODELS = ("ae", "beta_vae", "rae_gp", "rae_l2", "rae_sn", "vae", "wae_gan", "wae_mmd")
+MODELS = ("ae", "beta_vae", "flexae", "flexae_flow", "rae_gp", "rae_l2", "rae_sn", "vae",
+          "wae_gan", "wae_mmd")
 ARCHITECTURES = ("dcgan", "infogan", "mlp")
 DATASETS = ("celeb_a", "cifar10", "fashion_mnist", "mnist", "mnist10k", "synthetic",
             "synthetic_image")
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_learned", "mse")
 MMD_KERNELS = ("imq", "rbf")
+PRIORS = ("flow", "learned", "standard_normal")
 
 NPZ_PREFIX = "npz:"  # --dataset=npz:PATH (rae_tf.data.NPZ_PREFIX).
 
@@ -29,6 +31,7 @@ _KINDS = {
     "dataset": (DATASETS, "rae_tf.data", "DATASETS", "--dataset"),
     "likelihood": (LIKELIHOODS, "rae_tf.likelihoods", "LIKELIHOODS", "--likelihood"),
     "MMD kernel": (MMD_KERNELS, "rae_tf.divergences", "MMD_KERNELS", "--mmd_kernel"),
+    "prior": (PRIORS, "rae_tf.priors", "PRIORS", "--prior"),
 }
 
 

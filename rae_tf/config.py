@@ -53,6 +53,17 @@ class TrainConfig:
   critic_depth: int = 4
   critic_steps: Optional[int] = None
   critic_learning_rate: Optional[float] = None
+  # Learned priors (flexae, flexae_flow) and the adversarial players' optimizers.
+  prior: Optional[str] = None
+  prior_width: int = 512
+  prior_depth: int = 4
+  prior_noise_dim: int = 0
+  prior_noise: str = "normal"
+  flow_couplings: int = 4
+  generator_learning_rate: Optional[float] = None
+  encoder_adversary_learning_rate: Optional[float] = None
+  adversary_beta_1: Optional[float] = None
+  adversary_beta_2: Optional[float] = None
   # Output.
   workdir: str = "runs/default"
   export_dir: Optional[str] = "saved_models"
@@ -63,7 +74,8 @@ class TrainConfig:
 
   def __post_init__(self):
     positive = ("latent_dim", "width", "depth", "epochs", "batch_size", "log_every_steps",
-                "critic_width", "critic_depth", "num_image_samples")
+                "critic_width", "critic_depth", "num_image_samples", "prior_width",
+                "prior_depth", "flow_couplings")
     for name in positive:
       if getattr(self, name) <= 0:
         raise ConfigError(f"--{name}={getattr(self, name)} must be a positive integer")
@@ -82,6 +94,18 @@ class TrainConfig:
     if self.plateau_patience < 0:
       raise ConfigError(f"--plateau_patience={self.plateau_patience} must be >= 0 "
                         "(0 = off)")
+    if self.prior_noise_dim < 0:
+      raise ConfigError(f"--prior_noise_dim={self.prior_noise_dim} must be >= 0 (0 = m)")
+    if self.prior_noise not in ("normal", "uniform"):
+      raise ConfigError(f"unknown --prior_noise={self.prior_noise!r}; choose normal or "
+                        "uniform")
+    for name in ("generator_learning_rate", "encoder_adversary_learning_rate",
+                 "critic_learning_rate"):
+      if getattr(self, name) is not None and getattr(self, name) <= 0:
+        raise ConfigError(f"--{name}={getattr(self, name)} must be > 0")
+    for name in ("adversary_beta_1", "adversary_beta_2"):
+      if getattr(self, name) is not None and not 0 <= getattr(self, name) < 1:
+        raise ConfigError(f"--{name}={getattr(self, name)} must be in [0, 1)")
     if self.checkpoint_every_steps < 0:
       raise ConfigError(f"--checkpoint_every_steps={self.checkpoint_every_steps} must be "
                         ">= 0 (0 = a checkpoint at the end of every epoch only)")
@@ -93,7 +117,7 @@ class TrainConfig:
     from rae_tf import catalog  # pylint: disable=g-import-not-at-top
     for kind, name in (("model", self.model), ("architecture", self.arch),
                        ("dataset", self.dataset), ("likelihood", self.likelihood),
-                       ("MMD kernel", self.mmd_kernel)):
+                       ("MMD kernel", self.mmd_kernel), ("prior", self.prior)):
       catalog.check_name(kind, name)
 
   def parsed_lr_drops(self) -> Tuple[Tuple[int, float], ...]:

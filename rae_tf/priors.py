@@ -131,3 +131,164 @@ def fit_gmm_prior(codes, num_components: int = 10, seed: int = 0,
   prior = GaussianMixturePrior(codes.shape[1], num_components, name="gmm_prior")
   prior.set_parameters(gmm.weights_, gmm.means_, gmm.covariances_)
   return prior
+
+
+@PRIORS.register("learned")
+@keras.saving.register_keras_serializable(package="rae_tf")
+class LearnedPrior(keras.layers.Layer):
+  """FlexAE's learned prior p_psi: z = G_psi(eps), eps from a fixed TFP base distribution.
+
+  The generator G_psi is trained by a player of its own (FlexAE's adversarial generator
+  step), not by the auto-encoder's optimizer. Training draws are the replica's slice of
+  a stateless global draw; serving draws one eps per seed, so the SavedModel is
+  deterministic per seed and needs no TFP (the base is sampled with core ops).
+
+  Args:
+    latent_dim: m, the generator's output size.
+    generator: a Keras model [B, noise_dim] -> [B, m].
+    noise_dim: m' (the seed asks m' >= m; the authors' code used m' = m).
+    base: "normal" (N(0, I_m')) or "uniform" (U(-1, 1)^m').
+  """
+
+  trained_by_autoencoder = False
+  BASES = ("normal", "uniform")
+
+  def __init__(self, latent_dim: int, generator, noise_dim: int, base: str = "normal",
+               **kwargs):
+    super().__init__(**kwargs)
+    if base not in self.BASES:
+      raise ConfigError(f"unknown --prior_noise={base!r}; choose one of: "
+                        + ", ".join(self.BASES))
+    self.latent_dim = int(latent_dim)
+    self.generator = generator
+    self.noise_dim = int(noise_dim)
+    self.base = base
+
+  def base_distribution(self):
+    """The noise distribution as a TFP distribution (event shape [m'])."""
+    if self.base == "uniform":
+      return tfd.Independent(tfd.Uniform(-tf.ones([self.noise_dim]),
+                                         tf.ones([self.noise_dim])), 1)
+    return tfd.MultivariateNormalDiag(loc=tf.zeros([self.noise_dim]))
+
+  def _from_unit(self, eps):
+    return 2.0 * eps - 1.0 if self.base == "uniform" else eps
+
+  def noise(self, local_batch, seed):
+    """eps [local_batch, m'] for training (the replica's slice of the global draw)."""
+    draw = sampling.uniform if self.base == "uniform" else sampling.normal
+    return self._from_unit(draw(local_batch, [self.noise_dim], seed))
+
+  def sample(self, local_batch, seed):
+    return self.generator(self.noise(local_batch, seed), training=True)
+
+  def sample_from_seeds(self, seeds):
+    if self.base == "uniform":
+      eps = self._from_unit(sampling.uniform_from_seeds(seeds, self.noise_dim))
+    else:
+      eps = sampling.normal_from_seeds(seeds, self.noise_dim)
+    return self.generator(eps, training=False)
+
+  def call(self, seeds):
+    return self.sample_from_seeds(seeds)
+
+  def get_config(self):
+    return {**super().get_config(), "latent_dim": self.latent_dim,
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "noise_dim": self.noise_dim, "base": self.base}
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
+    return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="rae_tf")
+class _CouplingNet(keras.layers.Layer):
+  """RealNVP's shift-and-log-scale network: x_masked -> (shift, log_scale) of the rest."""
+
+  def __init__(self, out_dim: int, width: int, depth: int, **kwargs):
+    super().__init__(**kwargs)
+    self.out_dim, self.width, self.depth = int(out_dim), int(width), int(depth)
+    self.hidden = [keras.layers.Dense(width, activation="relu") for _ in range(depth)]
+    # Zero-initialised output: every coupling starts as the identity (stable start).
+    self.out = keras.layers.Dense(2 * out_dim, kernel_initializer="zeros")
+
+  def call(self, x):
+    for layer in self.hidden:
+      x = layer(x)
+    shift, log_scale = tf.split(self.out(x), 2, axis=-1)
+    return shift, tf.tanh(log_scale)  # Bounded scales keep early training finite.
+
+  def get_config(self):
+    return {**super().get_config(), "out_dim": self.out_dim, "width": self.width,
+            "depth": self.depth}
+
+
+@PRIORS.register("flow")
+@keras.saving.register_keras_serializable(package="rae_tf")
+class FlowPrior(keras.layers.Layer):
+  """A learned prior with an explicit density: N(0, I_m) pushed through a RealNVP flow.
+
+  tfp.bijectors.RealNVP affine couplings alternate with reversing permutations; the
+  coupling networks are Keras layers, so their variables are tracked, checkpointed and
+  exported. `log_prob` is exact, so the flow is trained by maximum likelihood on the codes
+  (a player of its own). Sampling (the forward pass) exports as core TF ops.
+
+  Args:
+    latent_dim: m (>= 2).
+    num_couplings: affine coupling layers.
+    width, depth: size of each coupling network.
+  """
+
+  trained_by_autoencoder = False
+
+  def __init__(self, latent_dim: int, num_couplings: int = 4, width: int = 128,
+               depth: int = 2, **kwargs):
+    super().__init__(**kwargs)
+    if latent_dim < 2:
+      raise ConfigError(f"--latent_dim={latent_dim}: a flow prior needs m >= 2")
+    self.latent_dim = int(latent_dim)
+    self.num_couplings, self.width, self.depth = int(num_couplings), int(width), int(depth)
+    self.masked = self.latent_dim // 2
+    self.nets = [_CouplingNet(self.latent_dim - self.masked, width, depth, name=f"coupling_{i}")
+                 for i in range(self.num_couplings)]
+
+  def build(self, input_shape=None):
+    for net in self.nets:
+      net(tf.zeros((1, self.masked)))
+    self.built = True
+
+  def bijector(self):
+    tfb = tfp.bijectors
+    reverse = tfb.Permute(list(range(self.latent_dim - 1, -1, -1)))
+    parts = []
+    for net in self.nets:
+      parts += [tfb.RealNVP(num_masked=self.masked,
+                            shift_and_log_scale_fn=lambda x, _, net=net: net(x)), reverse]
+    return tfb.Chain(list(reversed(parts)))  # Chain applies its last bijector first.
+
+  def distribution(self):
+    return tfd.TransformedDistribution(
+        tfd.MultivariateNormalDiag(loc=tf.zeros([self.latent_dim])), self.bijector())
+
+  def log_prob(self, z):
+    if not self.built:
+      self.build()
+    return self.distribution().log_prob(z)
+
+  def sample(self, local_batch, seed):
+    if not self.built:
+      self.build()
+    return self.bijector().forward(sampling.normal(local_batch, [self.latent_dim], seed))
+
+  def sample_from_seeds(self, seeds):
+    return self.bijector().forward(sampling.normal_from_seeds(seeds, self.latent_dim))
+
+  def call(self, seeds):
+    return self.sample_from_seeds(seeds)
+
+  def get_config(self):
+    return {**super().get_config(), "latent_dim": self.latent_dim,
+            "num_couplings": self.num_couplings, "width": self.width, "depth": self.depth}

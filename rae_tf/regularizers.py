@@ -2,16 +2,18 @@
 
 Each term is a Keras layer holding its coefficient. Its `compute` on the auto-encoder's
 forward pass (`Forward`) returns the *unweighted* scalar; the model multiplies by `coefficient`.
-A term that trains its own network (an adversarial critic) also implements
-`build_optimizer` and `train_phase`, which the model runs after the auto-encoder update.
+A term that trains networks of its own (an adversarial critic, a learned prior's generator)
+returns them as `players` (`rae_tf.players`): update phases with their own losses and
+optimizers, which the model runs after the auto-encoder's update, in order.
 """
 import dataclasses
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 import keras
 import tensorflow as tf
 
 from rae_tf import divergences
+from rae_tf import players as rae_players
 from rae_tf import sampling
 from rae_tf.errors import ConfigError
 
@@ -56,11 +58,24 @@ class Term(keras.layers.Layer):
     """The unweighted scalar value of the term on one forward pass."""
     raise NotImplementedError
 
-  # Terms with their own trainable network override these two.
-  trains_own_network = False
+  # False: the term is computed and logged, but a player (not the auto-encoder's loss)
+  # optimises it (FlexAE's encoder-adversarial phase).
+  in_autoencoder_loss = True
 
-  def build_optimizer(self):
-    return None
+  def players(self, model) -> List[rae_players.Player]:
+    """The update phases of the term's own networks, with optimizers (none by default).
+
+    Called by the model's compile, inside the strategy scope.
+    """
+    del model
+    return []
+
+  @property
+  def has_players(self) -> bool:
+    return type(self).players is not Term.players
+
+  def build_networks(self, latent_dim: int):
+    """Builds the term's own networks (called by the model's build_all)."""
 
   def get_config(self):
     return {**super().get_config(), "coefficient": self.coefficient}
@@ -135,8 +150,8 @@ class DecoderGradientPenalty(Term):
 class LatentAdversary(Term):
   """A latent critic C(z) that tells encoded codes from prior samples (WAE-GAN / AAE).
 
-  The auto-encoder term pushes codes to look like prior samples; `train_phase` updates the
-  critic with its own optimizer (built in the strategy scope by the model's `compile`).
+  The auto-encoder term pushes codes to look like prior samples; the term's critic player
+  ("<name>_critic") updates the critic with its own Adam after the auto-encoder's step.
 
   Args:
     critic: a Keras model [batch, m] -> [batch, 1].
@@ -149,8 +164,6 @@ class LatentAdversary(Term):
     gp_weight: gradient-penalty weight for "wgan_gp".
     adam_beta_1: the critic optimizer's beta_1.
   """
-
-  trains_own_network = True
 
   def __init__(self, critic, coefficient=1.0, loss="gan", critic_steps=1,
                learning_rate=5e-4, gp_weight=10.0, adam_beta_1=0.5, **kwargs):
@@ -165,13 +178,15 @@ class LatentAdversary(Term):
     self.learning_rate = float(learning_rate)
     self.gp_weight = float(gp_weight)
     self.adam_beta_1 = float(adam_beta_1)
-    self.optimizer = None
 
-  def build_optimizer(self):
-    self.optimizer = keras.optimizers.Adam(self.learning_rate, beta_1=self.adam_beta_1,
-                                           name="critic_adam")
-    self.optimizer.build(self.critic.trainable_variables)
-    return self.optimizer
+  def build_networks(self, latent_dim):
+    self.critic(tf.zeros((2, latent_dim)))
+
+  def players(self, model):
+    return [rae_players.Player(
+        f"{self.name}_critic", lambda: self.critic.trainable_variables, self._critic_step,
+        rae_players.adam(self.learning_rate, beta_1=self.adam_beta_1, name="critic_adam"),
+        self.learning_rate, steps=self.critic_steps)]
 
   def compute(self, fwd):
     score_q = self.critic(fwd.z, training=True)
@@ -194,27 +209,18 @@ class LatentAdversary(Term):
       tape.watch(between)
       score = self.critic(between, training=True)
     grad = tape.gradient(score, between)
-    penalty = tf.reduce_mean(tf.square(tf.norm(grad, axis=1) - 1.0))
+    # sqrt(. + eps), not tf.norm: the norm's gradient at a zero gradient (all ReLUs of
+    # the critic dead at an interpolate) is NaN, which diverged FlexAE runs.
+    norm = tf.sqrt(tf.reduce_sum(tf.square(grad), axis=1) + 1e-12)
+    penalty = tf.reduce_mean(tf.square(norm - 1.0))
     return tf.reduce_mean(score_q) - tf.reduce_mean(score_p) + self.gp_weight * penalty
 
-  def train_phase(self, fwd: Forward, replicas: int):
-    """Runs `critic_steps` critic updates on the (fixed) codes of this batch.
-
-    Returns:
-      The last critic loss (unscaled), for logging.
-    """
-    z_q = tf.stop_gradient(fwd.z)
-    loss = tf.constant(0.0)
-    for i in range(self.critic_steps):
-      seed = fwd.seed + tf.constant([1000 + 2 * i, 0], tf.int64)
-      z_p = fwd.model.prior.sample(tf.shape(z_q)[0], seed)
-      with tf.GradientTape() as tape:
-        loss = self.critic_loss(z_q, z_p, seed + tf.constant([1, 0], tf.int64))
-        # Optimizers sum gradients over replicas: scale the replica-local mean.
-        scaled = loss / replicas
-      variables = self.critic.trainable_variables
-      self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-    return loss
+  def _critic_step(self, state, i):
+    """Critic update i on the step's (fixed) codes and fresh prior samples."""
+    z_q = tf.stop_gradient(state.fwd.z)
+    seed = state.fwd.seed + tf.constant([1000 + 2 * i, 0], tf.int64)
+    z_p = state.model.prior.sample(tf.shape(z_q)[0], seed)
+    return self.critic_loss(z_q, z_p, seed + tf.constant([1, 0], tf.int64)), None
 
   def get_config(self):
     return {**super().get_config(),
@@ -228,3 +234,134 @@ class LatentAdversary(Term):
     config = dict(config)
     config["critic"] = keras.saving.deserialize_keras_object(config["critic"])
     return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="rae_tf")
+class LearnedPriorAdversary(LatentAdversary):
+  """FlexAE's D_Z: a WGAN-GP latent critic between encoded codes and a learned prior.
+
+  The critic scores **encoded codes as real**: L_C = E[C(G(n))] - E[C(E(x))] + GP on
+  interpolates between E(x) and G(n). Both distributions move toward each other: the
+  prior's generator minimises -E[C(G(n))], the encoder minimises lambda * E[C(E(x))].
+  Three players follow the auto-encoder's step, in the authors' order: `critic_steps`
+  critic updates, one generator update, one encoder-adversarial update, each with its own
+  Adam (beta = (adam_beta_1, adam_beta_2), the authors' (0, 0.9)). The term's logged value
+  is the critic's Wasserstein estimate E[C(E(x))] - E[C(G(n))]; it is not added to the
+  auto-encoder's loss (the encoder's adversarial update is its own phase, whose learning
+  rate relative to the auto-encoder's plays lambda's role in the authors' code).
+
+  Args:
+    critic: a Keras model [batch, m] -> [batch, 1].
+    coefficient: lambda, the weight of the encoder's adversarial loss.
+    critic_steps: critic updates per step (authors: 5).
+    learning_rate: the critic's rate (authors: 1e-4).
+    generator_learning_rate: the prior generator's rate (authors: 2e-4).
+    encoder_learning_rate: the encoder-adversarial rate (authors: 1e-5).
+    gp_weight: gradient-penalty weight (10).
+    adam_beta_1, adam_beta_2: Adam betas of the three players (authors: 0, 0.9).
+  """
+
+  in_autoencoder_loss = False
+
+  def __init__(self, critic, coefficient=1.0, critic_steps=5, learning_rate=1e-4,
+               generator_learning_rate=2e-4, encoder_learning_rate=1e-5, gp_weight=10.0,
+               adam_beta_1=0.0, adam_beta_2=0.9, loss="wgan_gp", **kwargs):
+    if loss != "wgan_gp":
+      raise ConfigError("the learned-prior adversary is a WGAN-GP critic (loss=wgan_gp)")
+    super().__init__(critic, coefficient, loss="wgan_gp", critic_steps=critic_steps,
+                     learning_rate=learning_rate, gp_weight=gp_weight,
+                     adam_beta_1=adam_beta_1, **kwargs)
+    self.generator_learning_rate = float(generator_learning_rate)
+    self.encoder_learning_rate = float(encoder_learning_rate)
+    self.adam_beta_2 = float(adam_beta_2)
+
+  def players(self, model):
+    if getattr(model.prior, "trained_by_autoencoder", True):
+      raise ConfigError("the learned-prior adversary (flexae) needs a learned prior "
+                        "(--prior=learned)")
+
+    def adam(rate, role):
+      return rae_players.adam(rate, self.adam_beta_1, self.adam_beta_2, name=f"{role}_adam")
+
+    return [
+        rae_players.Player(f"{self.name}_critic", lambda: self.critic.trainable_variables,
+                           self._critic_step, adam(self.learning_rate, "critic"),
+                           self.learning_rate, steps=self.critic_steps),
+        rae_players.Player(f"{self.name}_prior", lambda: model.prior.trainable_variables,
+                           self._prior_step, adam(self.generator_learning_rate, "prior"),
+                           self.generator_learning_rate),
+        rae_players.Player(f"{self.name}_encoder", lambda: model.encoder.trainable_variables,
+                           self._encoder_step, adam(self.encoder_learning_rate, "encoder"),
+                           self.encoder_learning_rate),
+    ]
+
+  def compute(self, fwd):
+    return (tf.reduce_mean(self.critic(tf.stop_gradient(fwd.z), training=True))
+            - tf.reduce_mean(self.critic(tf.stop_gradient(fwd.prior_z), training=True)))
+
+  def _critic_step(self, state, i):
+    z_data = tf.stop_gradient(state.fwd.z)
+    seed = state.fwd.seed + tf.constant([1000 + 2 * i, 0], tf.int64)
+    z_prior = tf.stop_gradient(state.model.prior.sample(tf.shape(z_data)[0], seed))
+    # critic_loss(q, p) = E[C(q)] - E[C(p)] + GP: the prior plays q, the codes play "real".
+    return self.critic_loss(z_prior, z_data, seed + tf.constant([1, 0], tf.int64)), None
+
+  def _prior_step(self, state, _):
+    seed = state.fwd.seed + tf.constant([3000, 0], tf.int64)
+    z_prior = state.model.prior.sample(tf.shape(state.fwd.z)[0], seed)
+    return -tf.reduce_mean(self.critic(z_prior, training=True)), None
+
+  def _encoder_step(self, state, _):
+    z = state.model.encode(state.x, training=True)
+    return self.coefficient * tf.reduce_mean(self.critic(z, training=True)), None
+
+  def get_config(self):
+    config = super().get_config()
+    config.pop("loss")
+    return {**config, "generator_learning_rate": self.generator_learning_rate,
+            "encoder_learning_rate": self.encoder_learning_rate,
+            "adam_beta_2": self.adam_beta_2}
+
+
+@keras.saving.register_keras_serializable(package="rae_tf")
+class FlowPriorFit(Term):
+  """Maximum likelihood of the codes under a flow prior (flexae_flow's D_Z).
+
+  Its player ("<name>_prior") fits the flow to the (fixed) codes of each step:
+  min -E[log p_psi(z)]. The logged value is that negative log-likelihood per dimension.
+  With coefficient lambda > 0 the auto-encoder also minimises lambda * that NLL (codes
+  pulled toward the flow's density, as a VAE's KL pulls toward its prior); the default
+  lambda = 0 leaves the codes free and only fits the prior to them, jointly.
+
+  Args:
+    coefficient: lambda (weight of the codes' NLL in the auto-encoder loss).
+    learning_rate: the flow's Adam rate.
+  """
+
+  def __init__(self, coefficient=0.0, learning_rate=1e-3, **kwargs):
+    super().__init__(coefficient, **kwargs)
+    self.learning_rate = float(learning_rate)
+
+  @property
+  def in_autoencoder_loss(self):
+    return self.coefficient > 0
+
+  def players(self, model):
+    if not hasattr(model.prior, "log_prob") or getattr(model.prior, "trained_by_autoencoder",
+                                                       True):
+      raise ConfigError("flexae_flow needs a flow prior (--prior=flow)")
+    return [rae_players.Player(
+        f"{self.name}_prior", lambda: model.prior.trainable_variables, self._prior_step,
+        rae_players.adam(self.learning_rate, name="flow_adam"), self.learning_rate)]
+
+  def _nll(self, prior, z):
+    return -tf.reduce_mean(prior.log_prob(z)) / tf.cast(tf.shape(z)[-1], tf.float32)
+
+  def compute(self, fwd):
+    return self._nll(fwd.model.prior, fwd.z)
+
+  def _prior_step(self, state, _):
+    return self._nll(state.model.prior, tf.stop_gradient(state.fwd.z)), None
+
+  def get_config(self):
+    return {**super().get_config(), "learning_rate": self.learning_rate}

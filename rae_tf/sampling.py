@@ -40,3 +40,12 @@ def normal_from_seeds(seeds, dim, dtype=tf.float32):
       lambda s: tf.random.stateless_normal([dim], seed=tf.stack([s, tf.zeros_like(s)]),
                                            dtype=dtype),
       seeds, fn_output_signature=dtype)
+
+
+def uniform_from_seeds(seeds, dim, dtype=tf.float32):
+  """One U(0, 1)^dim vector per int64 seed: the same seed always gives the same vector."""
+  seeds = tf.cast(seeds, tf.int64)
+  return tf.map_fn(
+      lambda s: tf.random.stateless_uniform([dim], seed=tf.stack([s, tf.zeros_like(s)]),
+                                            dtype=dtype),
+      seeds, fn_output_signature=dtype)

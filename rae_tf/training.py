@@ -345,12 +345,9 @@ def checkpoint_variables(model):
 
 
 def _base_rates(model, config):
-  """The configured (undecayed) rates; a resumed optimizer holds an already decayed one."""
-  rates = {model.optimizer: config.learning_rate}
-  for name, opt in model.extra_optimizers.items():
-    term = model.terms[model.term_names.index(name)]
-    rates[opt] = term.learning_rate
-  return rates
+  """Every player's configured (undecayed) rate; a resumed optimizer holds a decayed one."""
+  return {p.optimizer: (config.learning_rate if p.optimizer is model.optimizer
+                        else p.learning_rate) for p in model.players}
 
 
 def _export_once(model, config: TrainConfig, spec, step: int) -> str:

@@ -20,7 +20,8 @@ from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError
 
 HELP = {
-    "model": "Registered model: ae, vae, beta_vae, wae_mmd, wae_gan, rae_l2, rae_gp, rae_sn.",
+    "model": "Registered model: ae, vae, beta_vae, wae_mmd, wae_gan, rae_l2, rae_gp, rae_sn, "
+             "flexae, flexae_flow.",
     "latent_dim": "Latent dimension m.",
     "arch": "Network architecture: mlp (vectors or images), dcgan, infogan (images).",
     "width": "Base width: channels of the first conv (dcgan, infogan) or units per layer (mlp).",
@@ -56,7 +57,8 @@ HELP = {
                   "gaussian_learned (default: the model's).",
     "decoder_variance": "Variance of --likelihood=gaussian (WAE's 0.05*||x-y||^2 is 10).",
     "beta": "KL weight of vae / beta_vae.",
-    "reg_weight": "lambda: weight of the divergence D_Z (MMD or adversarial critic).",
+    "reg_weight": "lambda: weight of the divergence D_Z (MMD, adversarial critic; FlexAE: "
+                  "of the encoder's adversarial loss; flexae_flow: of the codes' NLL).",
     "mmd_kernel": "MMD kernel of wae_mmd: imq or rbf.",
     "prior_variance": "sigma_z^2 used for the MMD kernel scale C = 2*m*sigma_z^2.",
     "latent_l2": "RAE: weight of ||z||^2.",
@@ -66,6 +68,23 @@ HELP = {
     "critic_depth": "Hidden layers of the latent critic.",
     "critic_steps": "Critic updates per auto-encoder step.",
     "critic_learning_rate": "Adam learning rate of the critic.",
+    "prior": "Latent prior: standard_normal, learned (FlexAE: z = G(eps), trained by its own "
+             "player) or flow (RealNVP, explicit density). Default: the model's.",
+    "prior_width": "Units per layer of the learned prior's generator G (FlexAE authors: "
+                   "1024) or of each flow coupling network.",
+    "prior_depth": "Hidden layers of the generator G (authors: 4) or of each coupling net.",
+    "prior_noise_dim": "Noise size m' of the learned prior (0 = m; the seed asks m' >= m).",
+    "prior_noise": "Base distribution of the learned prior's noise: normal N(0, I) or "
+                   "uniform U(-1, 1).",
+    "flow_couplings": "Affine coupling layers of the flow prior (flexae_flow).",
+    "generator_learning_rate": "Adam rate of the learned prior: FlexAE's generator "
+                               "(authors: 2e-4) or the flow's maximum-likelihood fit.",
+    "encoder_adversary_learning_rate": "FlexAE: Adam rate of the encoder's adversarial "
+                                       "update (authors: 1e-5; with --reg_weight it sets "
+                                       "how hard the codes are pulled to the prior).",
+    "adversary_beta_1": "Adam beta_1 of FlexAE's critic, prior and encoder players "
+                        "(authors: 0).",
+    "adversary_beta_2": "Adam beta_2 of those players (authors: 0.9).",
     "workdir": "Run directory: TensorBoard logs, checkpoints, config.json.",
     "export_dir": "SavedModel root (TF Serving layout <export_dir>/<name>/<version>); "
                   "empty = no export.",

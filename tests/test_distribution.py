@@ -1,6 +1,8 @@
 """--strategy=mirrored on two logical CPUs gives the weights of single-device training."""
 import json
 
+import pytest
+
 from conftest import run_python
 
 SCRIPT = r"""
@@ -15,7 +17,7 @@ for strategy in ("default", "mirrored"):
   config = TrainConfig(model=sys.argv[1], dataset="synthetic", true_latent_dim=3,
                        ambient_dim=12, num_examples=96, latent_dim=4, arch="mlp", width=16,
                        depth=2, batch_size=32, epochs=1, critic_width=16, critic_depth=2,
-                       critic_steps=2, strategy=strategy, cpu_devices=2, seed=1,
+                       critic_steps=2, prior_width=16, prior_depth=2, strategy=strategy, cpu_devices=2, seed=1,
                        workdir=sys.argv[2] + "/" + strategy, export_dir="")
   tf.keras.utils.set_random_seed(1)
   result = training.train(config, verbose=0)
@@ -28,12 +30,18 @@ print(json.dumps({"diff": diff, "n": len(weights["default"]), "iters": iters}))
 """
 
 
-def test_mirrored_matches_single_device_two_optimizers(tmp_path):
+@pytest.mark.parametrize("model,iters", [
+    # 3 steps, each 1 auto-encoder + 2 critic updates with separate Adam optimizers.
+    ("wae_gan", {"main": 3, "adversary_critic": 6}),
+    # FlexAE: four players over three networks (auto-encoder, critic x2, prior, encoder).
+    ("flexae", {"main": 3, "adversary_critic": 6, "adversary_prior": 3,
+                "adversary_encoder": 3}),
+])
+def test_mirrored_matches_single_device(tmp_path, model, iters):
   script = tmp_path / "mirror.py"
   script.write_text(SCRIPT)
-  proc = run_python([str(script), "wae_gan", str(tmp_path)])
+  proc = run_python([str(script), model, str(tmp_path)])
   assert proc.returncode == 0, proc.stderr[-3000:]
   out = json.loads(proc.stdout.strip().splitlines()[-1])
-  # 3 steps, each 1 auto-encoder + 2 critic updates with separate Adam optimizers.
-  assert out["iters"] == {"main": 3, "adversary": 6}
+  assert out["iters"] == iters
   assert out["diff"] < 1e-5, out

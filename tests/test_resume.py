@@ -45,7 +45,7 @@ def _assert_same_checkpoints(a, b):
   assert va.keys() == vb.keys()
   # Networks are stored once, under the optimizer that trains them: AE and critic.
   assert any(k.startswith("optimizer/_trainable_variables") for k in va)
-  assert any(k.startswith("optimizer_adversary/_trainable_variables") for k in va)
+  assert any(k.startswith("optimizer_adversary_critic/_trainable_variables") for k in va)
   for k in va:
     np.testing.assert_array_equal(va[k], vb[k], err_msg=k)
 

@@ -156,7 +156,7 @@ def test_lr_drops_schedule_and_resume(tmp_path):
   critic_lr = result.model.terms[0].learning_rate
   np.testing.assert_allclose(float(result.model.optimizer.learning_rate.numpy()), 5e-4)
   np.testing.assert_allclose(
-      float(result.model.extra_optimizers["adversary"].learning_rate.numpy()), critic_lr / 2)
+      float(result.model.extra_optimizers["adversary_critic"].learning_rate.numpy()), critic_lr / 2)
   resumed = training.train(config.replace(epochs=3), verbose=0)
   # From the configured rate, not the restored (already halved) one: 1e-3 / 2 / 5.
   np.testing.assert_allclose(float(resumed.model.optimizer.learning_rate.numpy()), 1e-4)

@@ -8,6 +8,7 @@ from typing import Dict
 import keras
 import tensorflow as tf
 
+from rae_tf import players as rae_players
 from rae_tf import sampling
 from rae_tf.regularizers import Forward, Term
 
@@ -52,9 +53,9 @@ class RegularizedAutoEncoder(keras.Model):
     self.gaussian_encoder = bool(gaussian_encoder)
     self.seed = int(seed)
     self.data_shape = tuple(encoder.inputs[0].shape[1:])
-    names = ["loss", "reconstruction"] + self.term_names + [
-        f"{n}_critic" for n, t in zip(self.term_names, self.terms) if t.trains_own_network]
-    self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+    self.trackers = {n: keras.metrics.Mean(name=n)
+                     for n in ["loss", "reconstruction"] + self.term_names}
+    self.players = []  # Set by compile: the auto-encoder, then every term's players.
 
   # ---- parts -------------------------------------------------------------------------
   def encode_distribution(self, x, training=False):
@@ -86,34 +87,57 @@ class RegularizedAutoEncoder(keras.Model):
 
   @property
   def autoencoder_variables(self):
-    """What the main optimizer trains: encoder, decoder, likelihood and prior weights."""
-    return (self.encoder.trainable_variables + self.decoder.trainable_variables
-            + self.likelihood.trainable_variables + self.prior.trainable_variables)
+    """What the auto-encoder player trains: encoder, decoder, likelihood and, unless a
+    player of its own trains it (a learned prior), the prior."""
+    variables = (self.encoder.trainable_variables + self.decoder.trainable_variables
+                 + self.likelihood.trainable_variables)
+    if getattr(self.prior, "trained_by_autoencoder", True):
+      variables += self.prior.trainable_variables
+    return variables
 
   @property
   def adversarial_terms(self):
-    return [t for t in self.terms if t.trains_own_network]
+    """Terms that train networks of their own (critics, generators)."""
+    return [t for t in self.terms if t.has_players]
+
+  @property
+  def extra_optimizers(self):
+    """{player name: optimizer} of every player after the auto-encoder."""
+    return {p.name: p.optimizer for p in self.players[1:]}
 
   def build_all(self):
     """Builds every network (call inside the strategy scope, before compile)."""
     dummy = tf.zeros((2,) + self.data_shape)
     self.reconstruct(dummy)
-    for term in self.adversarial_terms:
-      term.critic(tf.zeros((2, self.latent_dim)))
+    self.prior.sample(2, tf.constant([0, 0], tf.int64))
+    for term in self.terms:
+      term.build_networks(self.latent_dim)
     self.built = True
 
   def compile(self, optimizer, **kwargs):
-    """Compiles and builds *every* optimizer now (inside the strategy scope).
+    """Compiles, assembles the players and builds *every* optimizer now.
 
-    Slots cannot be created lazily inside a distributed step, and Keras pre-builds only
-    `self.optimizer`, so the critic optimizers are built here too.
+    Call inside the strategy scope: slots cannot be created lazily inside a distributed
+    step, and Keras pre-builds only `self.optimizer` (the auto-encoder's).
+
+    Args:
+      optimizer: the auto-encoder player's optimizer.
     """
     if not self.built:
       self.build_all()
     super().compile(optimizer=optimizer, **kwargs)
     self.optimizer.build(self.autoencoder_variables)
-    self.extra_optimizers = {n: t.build_optimizer() for n, t in zip(self.term_names, self.terms)
-                             if t.trains_own_network}
+    rate = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+    self.players = [rae_players.Player("autoencoder", lambda: self.autoencoder_variables,
+                                       self._autoencoder_loss, self.optimizer, rate)]
+    for term in self.terms:
+      self.players += term.players(self)
+    names = [p.name for p in self.players]
+    if len(set(names)) != len(names) or set(names[1:]) & set(self.trackers):
+      raise ValueError(f"player names must be unique and differ from term names: {names}")
+    for player in self.players[1:]:
+      player.optimizer.build(player.variables())
+      self.trackers[player.name] = keras.metrics.Mean(name=player.name)
 
   @property
   def metrics(self):
@@ -140,26 +164,27 @@ class RegularizedAutoEncoder(keras.Model):
     total = losses["reconstruction"]
     for name, term in zip(self.term_names, self.terms):
       losses[name] = term.compute(fwd)
-      total = total + term.coefficient * losses[name]
+      if term.in_autoencoder_loss:  # Otherwise logged only (a player optimises it).
+        total = total + term.coefficient * losses[name]
     losses["loss"] = total
     return losses
+
+  def _autoencoder_loss(self, state: rae_players.PlayState, _):
+    """The first player: reconstruction + sum_k lambda_k * term_k on a fresh forward pass."""
+    state.fwd = self.forward(state.x, state.seed, training=True)
+    losses = self.compute_losses(state.fwd)
+    return losses["loss"], losses
 
   def train_step(self, x):
     if isinstance(x, (tuple, list)):  # Tolerate (x, y) datasets; labels are unused.
       x = x[0]
     replicas = tf.distribute.get_replica_context().num_replicas_in_sync
     seed = sampling.step_seed(self.seed, 0, self.optimizer.iterations)
-    variables = self.autoencoder_variables
-    with tf.GradientTape() as tape:
-      fwd = self.forward(x, seed, training=True)
-      losses = self.compute_losses(fwd)
-      # Optimizers SUM gradients over replicas: scale the replica-local mean.
-      scaled = losses["loss"] / replicas
-    self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-    for name, term in zip(self.term_names, self.terms):
-      if term.trains_own_network:
-        losses[f"{name}_critic"] = term.train_phase(fwd, replicas)
-    for name, value in losses.items():
+    state = rae_players.PlayState(x=x, seed=seed, model=self)
+    logs = {}
+    for player in self.players:  # In order: the auto-encoder first.
+      logs.update(rae_players.play(player, state, replicas))
+    for name, value in logs.items():
       self.trackers[name].update_state(value)  # Unscaled: trackers average over replicas.
     return _logs({name: t.result() for name, t in self.trackers.items()})
 

@@ -31,6 +31,7 @@ class ModelRecipe:
       critic_steps, critic_learning_rate).
     terms: builds {name: Term} from the resolved hparams and the config.
     spectral_norm: wrap encoder and decoder layers in spectral normalisation.
+    prior: the default prior's name in `rae_tf.priors.PRIORS` (--prior overrides).
   """
   description: str
   gaussian_encoder: bool
@@ -38,6 +39,7 @@ class ModelRecipe:
   defaults: Dict[str, Any]
   terms: Callable[[Dict[str, Any], TrainConfig], Dict[str, regularizers.Term]]
   spectral_norm: bool = False
+  prior: str = "standard_normal"
 
 
 MODELS: Registry[ModelRecipe] = Registry("model", "--model")
@@ -77,6 +79,24 @@ def _latent_gan(hp, config):
       learning_rate=hp["critic_learning_rate"], adam_beta_1=0.5, name="adversary")}
 
 
+def _flexae(hp, config):
+  critic = networks.build_critic(config.latent_dim, width=config.critic_width,
+                                 depth=config.critic_depth, name="latent_critic")
+  return {"adversary": regularizers.LearnedPriorAdversary(
+      critic, hp["reg_weight"], critic_steps=hp["critic_steps"],
+      learning_rate=hp["critic_learning_rate"],
+      generator_learning_rate=hp["generator_learning_rate"],
+      encoder_learning_rate=hp["encoder_adversary_learning_rate"],
+      adam_beta_1=hp["adversary_beta_1"], adam_beta_2=hp["adversary_beta_2"],
+      name="adversary")}
+
+
+def _flow_fit(hp, config):
+  return {"flow": regularizers.FlowPriorFit(hp["reg_weight"],
+                                            learning_rate=hp["generator_learning_rate"],
+                                            name="flow")}
+
+
 MODELS.register("ae", ModelRecipe(
     "plain deterministic auto-encoder (pixel MSE), the ex-post-sampler baseline",
     gaussian_encoder=False, likelihood="mse", defaults={}, terms=_no_terms))
@@ -110,14 +130,33 @@ MODELS.register("rae_sn", ModelRecipe(
     gaussian_encoder=False, likelihood="mse", defaults={"latent_l2": 0.009},
     terms=_rae(), spectral_norm=True))
 
+MODELS.register("flexae", ModelRecipe(
+    "FlexAE: squared error + a learned prior G(eps) met by the codes through a WGAN-GP "
+    "latent critic (critic, prior and encoder-adversarial players, Adam (0, 0.9))",
+    gaussian_encoder=False, likelihood="gaussian",
+    defaults={"decoder_variance": 0.5, "reg_weight": 1.0, "critic_steps": 5,
+              "critic_learning_rate": 1e-4, "generator_learning_rate": 2e-4,
+              "encoder_adversary_learning_rate": 1e-5, "adversary_beta_1": 0.0,
+              "adversary_beta_2": 0.9},
+    terms=_flexae, prior="learned"))
+MODELS.register("flexae_flow", ModelRecipe(
+    "FlexAE with an explicit-density prior: a RealNVP flow (TFP) fitted jointly to the "
+    "codes by maximum likelihood",
+    gaussian_encoder=False, likelihood="gaussian",
+    defaults={"decoder_variance": 0.5, "reg_weight": 0.0, "generator_learning_rate": 1e-3},
+    terms=_flow_fit, prior="flow"))
+
 _WEIGHT_FIELDS = ("beta", "reg_weight", "mmd_kernel", "latent_l2", "decoder_l2", "gp_weight",
-                  "decoder_variance", "critic_steps", "critic_learning_rate")
+                  "decoder_variance", "critic_steps", "critic_learning_rate",
+                  "generator_learning_rate", "encoder_adversary_learning_rate",
+                  "adversary_beta_1", "adversary_beta_2")
 
 
 def resolve_hparams(config: TrainConfig, is_image: bool) -> Dict[str, Any]:
   """The model's part choices and weights after flags override the recipe's defaults."""
   recipe = MODELS.get(config.model)
-  hp = {"likelihood": config.likelihood or recipe.likelihood}
+  hp = {"likelihood": config.likelihood or recipe.likelihood,
+        "prior": config.prior or recipe.prior}
   if not is_image and hp["likelihood"] == "bernoulli" and config.likelihood is None:
     hp["likelihood"] = "gaussian"  # Unbounded vectors have no Bernoulli likelihood.
   for field in _WEIGHT_FIELDS:
@@ -151,9 +190,30 @@ def build_model(config: TrainConfig, data_shape: Tuple[int, ...], is_image: bool
   decoder = networks.build_decoder(config.arch, config.latent_dim, data_shape,
                                    width=config.width, depth=config.depth,
                                    spectral_norm=recipe.spectral_norm)
-  prior = priors.StandardNormalPrior(config.latent_dim, name="prior")
+  prior = build_prior(hp["prior"], config)
   model = RegularizedAutoEncoder(
       encoder, decoder, likelihood, prior, recipe.terms(hp, config),
       latent_dim=config.latent_dim, gaussian_encoder=recipe.gaussian_encoder,
       seed=config.seed, name=config.model)
   return model, hp
+
+
+def build_prior(name: str, config: TrainConfig):
+  """The prior named `name` (`rae_tf.priors.PRIORS`), sized from the config.
+
+  Args:
+    name: standard_normal, learned (FlexAE: G(eps)) or flow (RealNVP).
+    config: uses latent_dim and the --prior_* flags.
+  """
+  prior_cls = priors.PRIORS.get(name)
+  if prior_cls is priors.LearnedPrior:
+    noise_dim = config.prior_noise_dim or config.latent_dim
+    generator = networks.build_prior_generator(noise_dim, config.latent_dim,
+                                               width=config.prior_width,
+                                               depth=config.prior_depth)
+    return prior_cls(config.latent_dim, generator, noise_dim, base=config.prior_noise,
+                     name="prior")
+  if prior_cls is priors.FlowPrior:
+    return prior_cls(config.latent_dim, num_couplings=config.flow_couplings,
+                     width=config.prior_width, depth=config.prior_depth, name="prior")
+  return prior_cls(config.latent_dim, name="prior")

@@ -103,3 +103,23 @@ def build_critic(input_dim: int, *, width: int = 512, depth: int = 4,
   check_sizes(width, depth, "--critic_width", "--critic_depth")
   input_dim = check_dim(input_dim, "the critic input size")
   return critic.build_critic(input_dim, width=width, depth=depth, name=name)
+
+
+def build_prior_generator(noise_dim: int, latent_dim: int, *, width: int = 1024,
+                          depth: int = 4, name: str = "prior_generator") -> keras.Model:
+  """Builds a learned prior's generator eps [B, noise_dim] -> z [B, latent_dim] (FlexAE).
+
+  Args:
+    noise_dim: size m' of the base noise.
+    latent_dim: latent size m.
+    width: hidden units per layer (authors: 1024).
+    depth: hidden layers (authors: 4).
+    name: model name.
+
+  Returns:
+    A functional keras.Model: depth x Dense(width, relu) -> Dense(m), glorot-normal.
+  """
+  check_sizes(width, depth, "--prior_width", "--prior_depth")
+  noise_dim = check_dim(noise_dim, "the prior's noise size", "--prior_noise_dim")
+  latent_dim = check_dim(latent_dim, "the latent size")
+  return mlp.build_encoder((noise_dim,), latent_dim, width=width, depth=depth, name=name)

@@ -169,3 +169,41 @@ def covariance_heatmap(cov: np.ndarray, path: str, title: str = "",
   fig.tight_layout()
   image = _save_figure(fig, path)
   return image if return_image else None
+
+
+def prior_codes_projection(codes: np.ndarray, prior_samples: np.ndarray,
+                           title: str = "") -> np.ndarray:
+  """Prior samples over encoded codes, projected on the codes' top-2 principal axes.
+
+  Shows how well a learned prior covers the code distribution (FlexAE's TensorBoard
+  image): orange points outside the blue cloud are samples that decode to off-manifold
+  images; blue regions without orange are codes the prior never generates (low recall).
+
+  Args:
+    codes: [N, m] encoded codes.
+    prior_samples: [M, m] prior samples.
+    title: the figure's title.
+
+  Returns:
+    The rendered [H, W, 3] float32 image in [0, 1].
+  """
+  codes = np.asarray(codes, np.float64)
+  prior_samples = np.asarray(prior_samples, np.float64)
+  mean = codes.mean(axis=0)
+  if codes.shape[1] >= 2:
+    _, _, vt = np.linalg.svd(codes - mean, full_matrices=False)
+    axes = vt[:2].T
+  else:
+    axes = np.eye(codes.shape[1], 2)
+  c2, p2 = (codes - mean) @ axes, (prior_samples - mean) @ axes
+  fig = _new_figure(4.0, 4.0)
+  ax = fig.add_subplot(1, 1, 1)
+  ax.scatter(c2[:, 0], c2[:, 1], s=4, alpha=0.5, color="tab:blue", label="codes E(x)")
+  ax.scatter(p2[:, 0], p2[:, 1], s=4, alpha=0.5, color="tab:orange", label="prior samples")
+  ax.set_xlabel("PC 1 of the codes")
+  ax.set_ylabel("PC 2")
+  ax.legend(loc="upper right", fontsize=7, markerscale=3)
+  if title:
+    ax.set_title(title, fontsize=9)
+  fig.tight_layout()
+  return figure_to_array(fig)

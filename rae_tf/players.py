@@ -1,0 +1,80 @@
+"""Players: the update phases of one training step (TF-GAN's per-player train ops).
+
+A model's objective is reconstruction + sum_k lambda_k * term_k, but models with networks
+of their own (a latent critic, a learned prior's generator, MaskAAE's mask) update them in
+separate phases with separate optimizers. Each phase is a `Player`: its name, the variables
+it updates, its loss, its optimizer and how many updates it makes per step. The model's
+`train_step`, `compile`, the run's checkpoint, the learning-rate schedules, the TensorBoard
+trackers and the mirrored path all iterate over the same ordered list of players; the
+auto-encoder is simply the first player.
+"""
+import dataclasses
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import keras
+import tensorflow as tf
+
+
+@dataclasses.dataclass
+class PlayState:
+  """What the players of one training step share.
+
+  Attributes:
+    x: the (replica-local) input batch.
+    seed: the step's stateless seed base ([2] int64).
+    model: the RegularizedAutoEncoder.
+    fwd: the auto-encoder's forward pass (`rae_tf.regularizers.Forward`), set by the
+      auto-encoder player, which runs first.
+  """
+  x: tf.Tensor
+  seed: tf.Tensor
+  model: Any
+  fwd: Any = None
+
+
+# A player's loss: (state, inner step index) -> (replica-local mean loss, logs or None).
+LossFn = Callable[[PlayState, int], Tuple[tf.Tensor, Optional[Dict[str, tf.Tensor]]]]
+
+
+@dataclasses.dataclass
+class Player:
+  """One update phase of a training step.
+
+  Attributes:
+    name: unique name: the log key of its loss and the checkpoint key of its optimizer.
+    variables: returns the variables this player updates.
+    loss: the player's loss (see LossFn); minimised by `optimizer` over `variables`.
+    optimizer: its own optimizer (built in the strategy scope by the model's compile).
+    learning_rate: its undecayed rate (learning-rate schedules scale from it).
+    steps: updates per training step (e.g. 5 critic steps).
+  """
+  name: str
+  variables: Callable[[], List[tf.Variable]]
+  loss: LossFn
+  optimizer: keras.optimizers.Optimizer
+  learning_rate: float
+  steps: int = 1
+
+
+def adam(learning_rate: float, beta_1: float = 0.9, beta_2: float = 0.999,
+         name: str = "adam") -> keras.optimizers.Optimizer:
+  """An Adam optimizer (the default of every player)."""
+  return keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2, name=name)
+
+
+def play(player: Player, state: PlayState, replicas) -> Dict[str, tf.Tensor]:
+  """Runs the player's `steps` updates; returns its logs (default {name: last loss}).
+
+  Optimizers SUM gradients over replicas, so the replica-local mean is divided by the
+  replica count inside the tape (trackers get the unscaled value).
+  """
+  logs = {}
+  for i in range(player.steps):
+    variables = player.variables()
+    with tf.GradientTape() as tape:
+      loss, extra = player.loss(state, i)
+      scaled = loss / tf.cast(replicas, loss.dtype)
+    grads = tape.gradient(scaled, variables)
+    player.optimizer.apply_gradients(zip(grads, variables))
+    logs = dict(extra) if extra else {player.name: loss}
+  return logs
