@@ -4,6 +4,7 @@ A prior is a Keras layer (so a learned prior's variables are tracked, checkpoint
 exported). It draws training samples (`sample`), per-request samples for serving
 (`sample_from_seeds`, deterministic per seed), and exposes a TFP distribution.
 """
+import copy
 import keras
 import numpy as np
 import tensorflow as tf
@@ -199,7 +200,7 @@ class LearnedPrior(keras.layers.Layer):
 
   @classmethod
   def from_config(cls, config):
-    config = dict(config)
+    config = copy.deepcopy(config)  # Keras deserialisation consumes nested dicts.
     config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
     return cls(**config)
 

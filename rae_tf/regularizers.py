@@ -6,6 +6,7 @@ A term that trains networks of its own (an adversarial critic, a learned prior's
 returns them as `players` (`rae_tf.players`): update phases with their own losses and
 optimizers, which the model runs after the auto-encoder's update, in order.
 """
+import copy
 import dataclasses
 from typing import Any, List, Optional
 
@@ -231,7 +232,7 @@ class LatentAdversary(Term):
 
   @classmethod
   def from_config(cls, config):
-    config = dict(config)
+    config = copy.deepcopy(config)  # Keras deserialisation consumes nested dicts.
     config["critic"] = keras.saving.deserialize_keras_object(config["critic"])
     return cls(**config)
 

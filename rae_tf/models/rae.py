@@ -5,6 +5,7 @@ class with different parts: encoder kind, decoder likelihood, regularizer terms,
 """
 from typing import Dict
 
+import copy
 import keras
 import tensorflow as tf
 
@@ -212,7 +213,7 @@ class RegularizedAutoEncoder(keras.Model):
   @classmethod
   def from_config(cls, config):
     des = keras.saving.deserialize_keras_object
-    config = dict(config)
+    config = copy.deepcopy(config)  # Keras deserialisation consumes nested dicts.
     for key in ("encoder", "decoder", "likelihood", "prior"):
       config[key] = des(config[key])
     config["terms"] = {n: des(t) for n, t in config["terms"].items()}
