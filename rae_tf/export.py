@@ -47,6 +47,7 @@ import shutil
 import tempfile
 from typing import List, Optional
 
+from rae_tf import outputs
 from rae_tf.errors import ConfigError
 
 MAX_BATCH = 4096
@@ -92,21 +93,8 @@ def check_export_root(path: str, flag: str = "--export_dir") -> str:
   """
   if not path:
     raise ConfigError(f"{flag} is empty; pass a directory for the SavedModels")
-  full = os.path.abspath(path)
-  probe = full
-  while not os.path.exists(probe):
-    parent = os.path.dirname(probe)
-    if parent == probe:
-      break
-    probe = parent
-  if not os.path.isdir(probe):
-    what = "is a file" if probe == full else f"cannot be created: {probe} is a file"
-    raise ConfigError(f"{flag}={path} {what}, not a directory; pass a directory for the "
-                      "SavedModels")
-  if not os.access(probe, os.W_OK | os.X_OK):
-    what = "is not writable" if probe == full else f"cannot be created: {probe} is not writable"
-    raise ConfigError(f"{flag}={path} {what}; pass a directory you can write to")
-  return full
+  outputs.check_creatable_dir(path, flag)
+  return os.path.abspath(path)
 
 
 def check_model_name(name: str, flag: str = "--export_name") -> str:

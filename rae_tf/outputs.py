@@ -8,6 +8,7 @@ import fcntl
 import os
 import socket
 import tempfile
+from typing import Union
 
 from rae_tf.errors import ConfigError
 
@@ -28,7 +29,8 @@ def check_creatable_dir(path: str, flag: str):
     existing = os.path.dirname(existing)
   if not os.path.isdir(existing):
     what = "is" if existing == full else f"sits under {existing}, which is"
-    raise ConfigError(f"{flag}={path} {what} not a directory; choose another path")
+    kind = "a file, not a directory" if os.path.isfile(existing) else "not a directory"
+    raise ConfigError(f"{flag}={path} {what} {kind}; choose another path")
   try:
     fd, probe = tempfile.mkstemp(dir=existing, prefix=".rae_tf-probe-")
     os.close(fd)
@@ -38,12 +40,13 @@ def check_creatable_dir(path: str, flag: str):
                       "a writable directory") from None
 
 
-def atomic_write_text(path: str, text: str):
-  """Writes `text` to `path` through a temporary sibling and a rename (never half-written)."""
+def atomic_write(path: str, text: Union[str, bytes]):
+  """Writes text (or bytes) to `path` through a temporary sibling and a rename, so the file
+  is never half-written; the result is readable by all (0644)."""
   directory = os.path.dirname(os.path.abspath(path))
   fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
   try:
-    with os.fdopen(fd, "w") as f:
+    with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
       f.write(text)
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)

@@ -33,19 +33,17 @@ def uniform(local_batch, shape, seed, dtype=tf.float32):
   return _replica_slice(tf.random.stateless_uniform, local_batch, tuple(shape), seed, dtype)
 
 
+def _from_seeds(draw, seeds, dim, dtype):
+  seeds = tf.cast(seeds, tf.int64)
+  return tf.map_fn(lambda s: draw([dim], seed=tf.stack([s, tf.zeros_like(s)]), dtype=dtype),
+                   seeds, fn_output_signature=dtype)
+
+
 def normal_from_seeds(seeds, dim, dtype=tf.float32):
   """One N(0, I_dim) vector per int64 seed: the same seed always gives the same vector."""
-  seeds = tf.cast(seeds, tf.int64)
-  return tf.map_fn(
-      lambda s: tf.random.stateless_normal([dim], seed=tf.stack([s, tf.zeros_like(s)]),
-                                           dtype=dtype),
-      seeds, fn_output_signature=dtype)
+  return _from_seeds(tf.random.stateless_normal, seeds, dim, dtype)
 
 
 def uniform_from_seeds(seeds, dim, dtype=tf.float32):
   """One U(0, 1)^dim vector per int64 seed: the same seed always gives the same vector."""
-  seeds = tf.cast(seeds, tf.int64)
-  return tf.map_fn(
-      lambda s: tf.random.stateless_uniform([dim], seed=tf.stack([s, tf.zeros_like(s)]),
-                                            dtype=dtype),
-      seeds, fn_output_signature=dtype)
+  return _from_seeds(tf.random.stateless_uniform, seeds, dim, dtype)

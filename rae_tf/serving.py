@@ -13,16 +13,17 @@ Errors:
     an {"error": ...} answer, a malformed answer, a timeout).
 """
 import http.client
+import io
 import json
 import os
 import socket
-import tempfile
 import urllib.error
 import urllib.request
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from rae_tf import outputs
 from rae_tf.errors import ConfigError
 
 MAX_BATCH = 4096  # rae_tf.export.MAX_BATCH (not imported: that module needs TensorFlow).
@@ -232,17 +233,9 @@ def write_grid(images: np.ndarray, out: str, columns: int = 0) -> Tuple[int, int
   grid = rae_images.tile_images(images, columns=columns)
   pixels = np.round(grid * 255.0).astype(np.uint8)
   picture = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-  parent = os.path.dirname(os.path.abspath(out))
-  fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=parent)
-  try:
-    with os.fdopen(fd, "wb") as f:
-      picture.save(f, format="PNG")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
+  buffer = io.BytesIO()
+  picture.save(buffer, format="PNG")
+  outputs.atomic_write(out, buffer.getvalue())
   return picture.size
 
 

@@ -265,8 +265,8 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
     _say(f"resumed from {latest} (step {int(model.optimizer.iterations.numpy())}, "
          f"epoch {int(epoch.numpy())})")
   # Every check passed: only now write the run's files.
-  outputs.atomic_write_text(os.path.join(config.workdir, "config.json"), config.to_json())
-  outputs.atomic_write_text(os.path.join(config.workdir, "hparams.json"),
+  outputs.atomic_write(os.path.join(config.workdir, "config.json"), config.to_json())
+  outputs.atomic_write(os.path.join(config.workdir, "hparams.json"),
                             json.dumps(hparams, indent=2, sort_keys=True))
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(config.workdir, "checkpoints"),
                                        max_to_keep=3)
@@ -370,7 +370,7 @@ def _export_once(model, config: TrainConfig, spec, step: int) -> str:
   start = time.time()
   path = rae_export.export_saved_model(model, config.export_dir, config.run_name,
                                        spec.is_image)
-  outputs.atomic_write_text(record, json.dumps({"path": path, "step": step}))
+  outputs.atomic_write(record, json.dumps({"path": path, "step": step}))
   _say(f"SavedModel ({time.time() - start:.0f} s): {path}\n  try: saved_model_cli run --dir {path} --tag_set serve "
        f"--signature_def serving_default --input_exprs 'seed=[1,2,3]'")
   return path

@@ -3,9 +3,9 @@
 Every model in the package (AE, VAE, beta-VAE, WAE-MMD, WAE-GAN, RAE-L2/GP/SN, ...) is this
 class with different parts: encoder kind, decoder likelihood, regularizer terms, prior.
 """
+import copy
 from typing import Dict
 
-import copy
 import keras
 import tensorflow as tf
 
