@@ -60,6 +60,7 @@ class TrainConfig:
   prior_noise_dim: int = 0
   prior_noise: str = "normal"
   flow_couplings: int = 4
+  prior_refine_steps: int = 0
   generator_learning_rate: Optional[float] = None
   encoder_adversary_learning_rate: Optional[float] = None
   adversary_beta_1: Optional[float] = None
@@ -94,6 +95,12 @@ class TrainConfig:
     if self.plateau_patience < 0:
       raise ConfigError(f"--plateau_patience={self.plateau_patience} must be >= 0 "
                         "(0 = off)")
+    if self.prior_refine_steps < 0:
+      raise ConfigError(f"--prior_refine_steps={self.prior_refine_steps} must be >= 0 "
+                        "(0 = no refinement)")
+    if self.prior_refine_steps and self.strategy != "default":
+      raise ConfigError("--prior_refine_steps runs on one device: use --strategy=default "
+                        "(or refine later with the same command on one device)")
     if self.prior_noise_dim < 0:
       raise ConfigError(f"--prior_noise_dim={self.prior_noise_dim} must be >= 0 (0 = m)")
     if self.prior_noise not in ("normal", "uniform"):

@@ -47,6 +47,8 @@ class Player:
     optimizer: its own optimizer (built in the strategy scope by the model's compile).
     learning_rate: its undecayed rate (learning-rate schedules scale from it).
     steps: updates per training step (e.g. 5 critic steps).
+    fits_prior: the player fits a learned prior to the codes (a critic, a generator, a
+      flow): it also runs in the prior refinement on the final codes.
   """
   name: str
   variables: Callable[[], List[tf.Variable]]
@@ -54,6 +56,7 @@ class Player:
   optimizer: keras.optimizers.Optimizer
   learning_rate: float
   steps: int = 1
+  fits_prior: bool = False
 
 
 def adam(learning_rate: float, beta_1: float = 0.9, beta_2: float = 0.999,

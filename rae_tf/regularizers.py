@@ -287,10 +287,10 @@ class LearnedPriorAdversary(LatentAdversary):
     return [
         rae_players.Player(f"{self.name}_critic", lambda: self.critic.trainable_variables,
                            self._critic_step, adam(self.learning_rate, "critic"),
-                           self.learning_rate, steps=self.critic_steps),
+                           self.learning_rate, steps=self.critic_steps, fits_prior=True),
         rae_players.Player(f"{self.name}_prior", lambda: model.prior.trainable_variables,
                            self._prior_step, adam(self.generator_learning_rate, "prior"),
-                           self.generator_learning_rate),
+                           self.generator_learning_rate, fits_prior=True),
         rae_players.Player(f"{self.name}_encoder", lambda: model.encoder.trainable_variables,
                            self._encoder_step, adam(self.encoder_learning_rate, "encoder"),
                            self.encoder_learning_rate),
@@ -353,7 +353,8 @@ class FlowPriorFit(Term):
       raise ConfigError("flexae_flow needs a flow prior (--prior=flow)")
     return [rae_players.Player(
         f"{self.name}_prior", lambda: model.prior.trainable_variables, self._prior_step,
-        rae_players.adam(self.learning_rate, name="flow_adam"), self.learning_rate)]
+        rae_players.adam(self.learning_rate, name="flow_adam"), self.learning_rate,
+        fits_prior=True)]
 
   def _nll(self, prior, z):
     return -tf.reduce_mean(prior.log_prob(z)) / tf.cast(tf.shape(z)[-1], tf.float32)

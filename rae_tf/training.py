@@ -16,6 +16,7 @@ from rae_tf import callbacks as rae_callbacks
 from rae_tf import data as rae_data
 from rae_tf import export as rae_export
 from rae_tf import outputs
+from rae_tf import prior_refinement
 from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError, TrainingDiverged
 from rae_tf.models import zoo
@@ -257,7 +258,10 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
                            name="run_config")
   plateau = (rae_callbacks.PlateauHalving(model.optimizer, config.plateau_patience)
              if config.plateau_patience else None)
+  # The global step at which the prior was last refined (-1: never).
+  refined_at = tf.Variable(-1, dtype=tf.int64, trainable=False, name="prior_refined_at")
   checkpoint = make_checkpoint(model, epoch, run_config=run_config,
+                               prior_refined_at=refined_at,
                                **(plateau.state() if plateau else {}))
   latest = _restore(checkpoint, restore_dir, config)
   run_config.assign(config.to_json())
@@ -323,6 +327,9 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
   else:
     _say(f"{config.workdir} already holds {initial_epoch} epochs (>= --epochs={config.epochs})")
 
+  if config.prior_refine_steps:
+    _refine_prior(model, source, config, refined_at, manager)
+
   export_path = None
   if config.export_dir:
     export_path = _export_once(model, config, spec, int(model.optimizer.iterations.numpy()))
@@ -334,6 +341,26 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
                      epochs_done=int(epoch.numpy()),
                      export_path=export_path if is_chief else None,
                      workdir=config.workdir if is_chief else None)
+
+
+def _refine_prior(model, source, config: TrainConfig, refined_at: tf.Variable, manager):
+  """Fits the learned prior to the final codes once per training step count (resumable:
+  a killed refinement restarts from the checkpoint of the end of training)."""
+  step = int(model.optimizer.iterations.numpy())
+  if int(refined_at.numpy()) == step:
+    return
+  _say(f"refining the prior on the final codes for {config.prior_refine_steps} steps "
+       "(auto-encoder frozen) ...")
+  codes = prior_refinement.encode_all(
+      model, source.train_dataset(500, shuffle=False, drop_remainder=False))
+  prior_refinement.refine_prior(model, codes, config.prior_refine_steps, config.batch_size,
+                                config.seed, say=_say)
+  bad = rae_callbacks.non_finite_variables(checkpoint_variables(model))
+  if bad:
+    raise TrainingDiverged(f"prior refinement left non-finite weights in {bad[0]}; nothing "
+                           "saved or exported")
+  refined_at.assign(step)
+  manager.save(checkpoint_number=step)
 
 
 def checkpoint_variables(model):

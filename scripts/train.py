@@ -77,6 +77,9 @@ HELP = {
     "prior_noise": "Base distribution of the learned prior's noise: normal N(0, I) or "
                    "uniform U(-1, 1).",
     "flow_couplings": "Affine coupling layers of the flow prior (flexae_flow).",
+    "prior_refine_steps": "After training, fit the learned prior (critic + generator, or "
+                          "the flow) to the final codes of the training set for this many "
+                          "more steps, the auto-encoder frozen (0 = off). Cheap: no images.",
     "generator_learning_rate": "Adam rate of the learned prior: FlexAE's generator "
                                "(authors: 2e-4) or the flow's maximum-likelihood fit.",
     "encoder_adversary_learning_rate": "FlexAE: Adam rate of the encoder's adversarial "
