@@ -169,4 +169,4 @@ class TrainConfig:
   # Fields that may change between a run and its resumption (more epochs, new export path).
   RESUMABLE_CHANGES = ("epochs", "export_dir", "export_name", "log_every_steps",
                        "workdir", "data_dir", "checkpoint_every_steps", "deterministic",
-                       "num_image_samples")
+                       "num_image_samples", "prior_refine_steps")

@@ -33,15 +33,17 @@ def encode_all(model, dataset: tf.data.Dataset) -> np.ndarray:
 
 
 def refine_prior(model, codes: np.ndarray, steps: int, batch_size: int, seed: int,
-                 log_every: int = 500, say=None) -> Dict[str, float]:
-  """Runs the prior-fitting players for `steps` steps on batches of fixed codes.
+                 start: int = 0, log_every: int = 500, say=None) -> Dict[str, float]:
+  """Runs the prior-fitting players for refinement steps start..steps-1 on fixed codes.
 
   Args:
     model: a compiled RegularizedAutoEncoder with a learned prior.
     codes: [N, m] codes of the training set.
-    steps: refinement steps (each runs every prior player once, with its own inner steps).
+    steps: refinement steps in all (each runs every prior player once, with its own inner
+      steps).
     batch_size: codes per step.
     seed: the run's seed.
+    start: the first step (steps already done: refining further continues exactly).
     log_every: how often to report progress through `say`.
     say: a callable taking a progress line, or None.
   Returns:
@@ -71,7 +73,7 @@ def refine_prior(model, codes: np.ndarray, steps: int, batch_size: int, seed: in
     return logs
 
   logs = {}
-  for i in range(steps):
+  for i in range(start, steps):
     logs = {k: float(v) for k, v in step(tf.constant(i, tf.int64)).items()}
     bad = [k for k, v in logs.items() if not math.isfinite(v)]
     if bad:

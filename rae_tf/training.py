@@ -258,10 +258,11 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
                            name="run_config")
   plateau = (rae_callbacks.PlateauHalving(model.optimizer, config.plateau_patience)
              if config.plateau_patience else None)
-  # The global step at which the prior was last refined (-1: never).
-  refined_at = tf.Variable(-1, dtype=tf.int64, trainable=False, name="prior_refined_at")
+  # The global step at which the prior was refined (-1: never), and how many steps.
+  refined = (tf.Variable(-1, dtype=tf.int64, trainable=False, name="prior_refined_at"),
+             tf.Variable(0, dtype=tf.int64, trainable=False, name="prior_refined_steps"))
   checkpoint = make_checkpoint(model, epoch, run_config=run_config,
-                               prior_refined_at=refined_at,
+                               prior_refined_at=refined[0], prior_refined_steps=refined[1],
                                **(plateau.state() if plateau else {}))
   latest = _restore(checkpoint, restore_dir, config)
   run_config.assign(config.to_json())
@@ -328,7 +329,7 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
     _say(f"{config.workdir} already holds {initial_epoch} epochs (>= --epochs={config.epochs})")
 
   if config.prior_refine_steps:
-    _refine_prior(model, source, config, refined_at, manager)
+    _refine_prior(model, source, config, refined, manager)
 
   export_path = None
   if config.export_dir:
@@ -343,23 +344,30 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
                      workdir=config.workdir if is_chief else None)
 
 
-def _refine_prior(model, source, config: TrainConfig, refined_at: tf.Variable, manager):
-  """Fits the learned prior to the final codes once per training step count (resumable:
-  a killed refinement restarts from the checkpoint of the end of training)."""
+def _refine_prior(model, source, config: TrainConfig, refined, manager):
+  """Fits the learned prior to the final codes up to --prior_refine_steps refinement steps.
+
+  `refined` = (global step at which it was refined, refinement steps done), both in the
+  checkpoint: a finished refinement is not repeated, a larger --prior_refine_steps on a
+  finished run continues it, and a killed one restarts from the last checkpoint.
+  """
+  refined_at, done = refined
   step = int(model.optimizer.iterations.numpy())
-  if int(refined_at.numpy()) == step:
+  start = int(done.numpy()) if int(refined_at.numpy()) == step else 0
+  if start >= config.prior_refine_steps:
     return
-  _say(f"refining the prior on the final codes for {config.prior_refine_steps} steps "
-       "(auto-encoder frozen) ...")
+  _say(f"refining the prior on the final codes, steps {start + 1}..{config.prior_refine_steps}"
+       " (auto-encoder frozen) ...")
   codes = prior_refinement.encode_all(
       model, source.train_dataset(500, shuffle=False, drop_remainder=False))
   prior_refinement.refine_prior(model, codes, config.prior_refine_steps, config.batch_size,
-                                config.seed, say=_say)
+                                config.seed, start=start, say=_say)
   bad = rae_callbacks.non_finite_variables(checkpoint_variables(model))
   if bad:
     raise TrainingDiverged(f"prior refinement left non-finite weights in {bad[0]}; nothing "
                            "saved or exported")
   refined_at.assign(step)
+  done.assign(config.prior_refine_steps)
   manager.save(checkpoint_number=step)
 
 

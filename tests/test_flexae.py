@@ -232,3 +232,9 @@ def test_prior_refinement_fits_the_final_codes(tmp_path):
   again = training.train(refined_config, verbose=0)
   for a, b in zip(before, again.model.prior.weights):
     np.testing.assert_array_equal(a, b.numpy())
+  # Refining a finished run further continues exactly: 100 steps, then up to 300.
+  split = refined_config.replace(workdir=str(tmp_path / "split"))
+  training.train(split.replace(prior_refine_steps=100), verbose=0)
+  continued = training.train(split, verbose=0)
+  for a, b in zip(before, continued.model.prior.weights):
+    np.testing.assert_array_equal(a, b.numpy())
