@@ -222,7 +222,7 @@ def train(config: TrainConfig, verbose: Optional[int] = None) -> TrainResult:
       shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _restore(checkpoint, restore_dir: str, config: TrainConfig):
+def _restore(checkpoint, model, epoch, restore_dir: str, config: TrainConfig):
   """Restores the latest checkpoint, refusing one written for another configuration."""
   latest = tf.train.latest_checkpoint(restore_dir)
   if not latest:
@@ -239,7 +239,10 @@ def _restore(checkpoint, restore_dir: str, config: TrainConfig):
                         f"configuration ({detail}); use a new --workdir or the same flags "
                         "to resume")
   try:
-    checkpoint.restore(latest).assert_existing_objects_matched()
+    # The networks and optimizers must match exactly; bookkeeping added by later rae_tf
+    # versions (stored config, refinement state) may be absent and keeps its default.
+    make_checkpoint(model, epoch).restore(latest).assert_existing_objects_matched()
+    checkpoint.restore(latest).expect_partial()
   except (AssertionError, ValueError, tf.errors.OpError) as e:
     raise ConfigError(f"--workdir={workdir}: checkpoint {latest} does not match the model "
                       f"these flags build ({str(e).splitlines()[0][:100]}...); use a new "
@@ -264,7 +267,7 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
   checkpoint = make_checkpoint(model, epoch, run_config=run_config,
                                prior_refined_at=refined[0], prior_refined_steps=refined[1],
                                **(plateau.state() if plateau else {}))
-  latest = _restore(checkpoint, restore_dir, config)
+  latest = _restore(checkpoint, model, epoch, restore_dir, config)
   run_config.assign(config.to_json())
   if latest:
     _say(f"resumed from {latest} (step {int(model.optimizer.iterations.numpy())}, "
