@@ -1,0 +1,173 @@
+"""rae_tf.experiments: the prior-capacity sweep on tiny synthetic data (report files, one
+row per model, finite FIDs, resume without retraining), bad input refused before any work,
+train-flag pass-through, the shape sentence; the scripts' fast refusals."""
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+
+from rae_tf import experiments
+from rae_tf.errors import ConfigError
+from rae_tf.experiments import PriorCapacityConfig
+
+from conftest import ROOT, run_python
+
+SWEEP = os.path.join(ROOT, "scripts", "prior_capacity_sweep.py")
+QUALITY = os.path.join(ROOT, "benchmarks", "flexae_quality.py")
+
+TINY = dict(dataset="synthetic", true_latent_dim=2, ambient_dim=8, num_examples=200,
+            train_fraction=0.5, capacities="8x1,16x2", epochs=1, arch="mlp", width=8,
+            depth=1, latent_dim=3, batch_size=25, critic_width=8, critic_depth=1,
+            critic_steps=1, num_samples=100, features="raw", prd_runs=1)
+
+
+def _config(tmp_path, **kw):
+  return PriorCapacityConfig(**{**TINY, "out_dir": str(tmp_path / "sweep"), **kw})
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+  config = _config(tmp_path_factory.mktemp("pc"))
+  report = experiments.run_prior_capacity_sweep(config, command="pytest", verbose=0)
+  return config, report
+
+
+def test_sweep_writes_json_md_png_with_one_row_per_model(sweep):
+  config, report = sweep
+  out = config.out_dir
+  with open(os.path.join(out, experiments.SWEEP_JSON)) as f:
+    saved = json.load(f)
+  assert saved["complete"] and saved["command"] == "pytest"
+  assert [(r["index"], r["prior_width"], r["prior_depth"]) for r in saved["models"]] == [
+      (1, 8, 1), (2, 16, 2)]
+  for row in saved["models"]:
+    assert np.isfinite(row["fid_generation"]) and np.isfinite(row["fid_reconstruction"])
+    assert row["fid_label"] == "raw-data FID" and row["num_samples"] == 100
+    assert row["epochs"] == 1 and row["prior_params"] > 0
+  # Prior generator size grows along the ladder: 3 -> 8 -> 3 vs 3 -> 16 -> 16 -> 3.
+  assert saved["models"][0]["prior_params"] == 4 * 8 + 9 * 3
+  assert saved["models"][1]["prior_params"] == 4 * 16 + 17 * 16 + 17 * 3
+  assert saved["train_subset"]["num_train"] == 100  # Half of the 200 training examples.
+  assert saved["shape"] and saved["shape"] == report["shape"]
+  md = open(os.path.join(out, experiments.SWEEP_MD)).read()
+  table = [l for l in md.splitlines() if l.startswith("| ")]
+  assert len(table) == 2 + 2 and "8 × 1" in table[2] and "16 × 2" in table[3]
+  assert "Shape:" in md and "`pytest`" in md
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  with Image.open(os.path.join(out, experiments.SWEEP_PNG)) as image:
+    assert image.format == "PNG" and image.size[0] > 300
+
+
+def test_rerun_resumes_without_retraining_or_reevaluating(sweep, capsys):
+  config, report = sweep
+  again = experiments.run_prior_capacity_sweep(config, verbose=0)
+  said = capsys.readouterr().out
+  assert said.count("reused from") == 2, said
+  assert "already holds 1 epochs" in said
+  for a, b in zip(report["models"], again["models"]):
+    assert a["fid_generation"] == b["fid_generation"] and a["checkpoint"] == b["checkpoint"]
+
+
+def test_resume_with_other_settings_is_refused_before_work(sweep):
+  config, _ = sweep
+  before = sorted(os.listdir(config.out_dir))
+  with pytest.raises(ConfigError, match="--out_dir=.*learning_rate"):
+    experiments.run_prior_capacity_sweep(
+        dataclasses.replace(config, learning_rate=1e-2), verbose=0)
+  assert sorted(os.listdir(config.out_dir)) == before
+
+
+def test_rewritten_checkpoint_is_evaluated_again(sweep, capsys):
+  # Prior refinement (a resumable flag) rewrites ckpt-<step> under the same name: the
+  # cached evaluation must not be reused for the new weights.
+  config, report = sweep
+  refined = experiments.run_prior_capacity_sweep(
+      dataclasses.replace(config, train_flags="--prior_refine_steps=3"), verbose=0)
+  said = capsys.readouterr().out
+  assert "reused from" not in said and said.count("refining the prior") == 2, said
+  for a, b in zip(report["models"], refined["models"]):
+    assert a["checkpoint"] == b["checkpoint"]
+    assert a["fid_generation"] != b["fid_generation"]
+    assert a["fid_reconstruction"] == pytest.approx(b["fid_reconstruction"])
+
+
+@pytest.mark.parametrize("changes,needle", [
+    (dict(train_fraction=0.0), "--train_fraction"),
+    (dict(train_fraction=1.5), "--train_fraction"),
+    (dict(capacities="8x1"), "at least 2"),
+    (dict(capacities="8x1,wide"), "WIDTHxDEPTH"),
+    (dict(capacities="8x0,8x1"), "WIDTHxDEPTH"),
+    (dict(train_flags="--model=ae"), "--model"),
+    (dict(train_flags="--prior_width=8"), "--prior_width"),
+    (dict(train_flags="--no_such_flag=1"), "no_such_flag"),
+    (dict(train_flags="--reg_weight=abc"), "reg_weight"),
+    (dict(dataset="nope"), "--dataset"),
+    (dict(epochs=0), "--epochs"),
+    (dict(features="pixels"), "--features"),
+])
+def test_bad_config_refused(tmp_path, changes, needle):
+  with pytest.raises(ConfigError, match=needle):
+    _config(tmp_path, **changes)
+
+
+@pytest.mark.parametrize("changes,needle", [
+    (dict(num_samples=5000), "--num_samples=5000 exceeds"),
+    (dict(features="domain"), "needs images"),
+    (dict(train_fraction=0.05), "fewer than --batch_size"),
+    (dict(dataset="npz:/nonexistent/x.npz"), "file not found"),
+])
+def test_bad_data_refused_before_anything_is_written(tmp_path, changes, needle):
+  config = _config(tmp_path, **changes)
+  with pytest.raises(ConfigError, match=needle):
+    experiments.run_prior_capacity_sweep(config, verbose=0)
+  assert not os.path.exists(config.out_dir)
+
+
+def test_parse_train_flags_types_and_refusals():
+  got = experiments.parse_train_flags("--critic_learning_rate=1e-3 --prior_width=256 "
+                                      "--prior_noise=uniform --deterministic")
+  assert got == {"critic_learning_rate": 1e-3, "prior_width": 256,
+                 "prior_noise": "uniform", "deterministic": True}
+  assert experiments.parse_train_flags("  ") == {}
+  with pytest.raises(ConfigError, match="--flexae_flags may not set --epochs"):
+    experiments.parse_train_flags("--epochs=3", "--flexae_flags", forbidden=["epochs"])
+  with pytest.raises(ConfigError, match="unexpected arguments"):
+    experiments.parse_train_flags("--prior_width=8 stray")
+  with pytest.raises(ConfigError, match="quote"):
+    experiments.parse_train_flags("--prior_noise='normal")
+
+
+def test_describe_shape():
+  assert experiments.describe_shape([9, 7, 5, 6, 8]).startswith(
+      "expected bias-variance shape: generation FID improves with capacity up to model 3")
+  assert "monotonically on both sides" in experiments.describe_shape([9, 7, 5, 6, 8])
+  assert "not monotonically" in experiments.describe_shape([9, 10, 5, 6, 8])
+  assert experiments.describe_shape([9, 7, 5]).startswith("no bias-variance turn: the "
+                                                          "largest prior")
+  assert experiments.describe_shape([5, 7, 6]).startswith("no bias-variance turn: the "
+                                                          "smallest prior")
+  assert experiments.describe_shape([5, None]).startswith("incomplete")
+
+
+def test_sweep_script_bad_flags_exit_2_nothing_written(tmp_path):
+  out = tmp_path / "out"
+  for args, needle in ((["--capacities=8x1"], "at least 2"),
+                       (["--train_flags=--workdir=x"], "--workdir"),
+                       (["--train_fraction=0.001"], "fewer than --batch_size")):
+    proc = run_python([SWEEP, f"--out_dir={out}"] + args, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    assert len(errors) == 1 and needle in errors[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_quality_benchmark_skips_without_data_and_refuses_fixed_flags(tmp_path):
+  proc = run_python([QUALITY, f"--npz={tmp_path / 'absent.npz'}",
+                     f"--work_root={tmp_path / 'w'}", f"--out={tmp_path / 'q'}"])
+  assert proc.returncode == 0 and "skipped" in proc.stdout, proc.stderr[-2000:]
+  proc = run_python([QUALITY, "--flexae_flags=--epochs=3", f"--work_root={tmp_path / 'w'}",
+                     f"--out={tmp_path / 'q'}"])
+  assert proc.returncode == 2 and "--epochs" in proc.stderr, proc.stderr[-2000:]
+  assert not (tmp_path / "w").exists() and not os.path.exists(f"{tmp_path / 'q'}.md")
