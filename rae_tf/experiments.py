@@ -26,7 +26,6 @@ import math
 import os
 import re
 import shlex
-import tempfile
 import time
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
@@ -514,16 +513,9 @@ def _train_subset(config: PriorCapacityConfig, base: TrainConfig):
 def _write_npz(path: str, arrays: Dict[str, np.ndarray]):
   """np.savez through a temporary sibling and a rename (never a half-written file)."""
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".subset-", suffix=".npz")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      np.savez(f, **arrays)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
+  buffer = io.BytesIO()
+  np.savez(buffer, **arrays)
+  outputs.atomic_write(path, buffer.getvalue())
 
 
 def describe_shape(fids: Sequence[Optional[float]]) -> str:
