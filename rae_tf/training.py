@@ -124,7 +124,7 @@ def check_outputs(config: TrainConfig):
   """Raises ConfigError unless the workdir and export root can be created and written."""
   outputs.check_creatable_dir(config.workdir, "--workdir")
   if config.export_dir:
-    outputs.check_creatable_dir(config.export_dir, "--export_dir")
+    rae_export.check_export_root(config.export_dir)  # The check export itself runs.
 
 
 def build_compiled_model(config: TrainConfig, spec, strategy):
