@@ -133,6 +133,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
     self.num_samples = num_samples
     self._last = (0, None)  # (batch count in epoch, logs) at the last write.
     self._epoch_start = time.time()
+    self._mask_history = []  # MaskAAE's mask at each epoch end of this process.
 
   def on_epoch_begin(self, epoch, logs=None):
     self._last = (0, None)
@@ -176,9 +177,16 @@ class TensorBoardLogger(keras.callbacks.Callback):
         samples, _ = model.sample_from_seeds(tf.range(self.num_samples, dtype=tf.int64))
         tf.summary.image("prior_samples", tile_images(samples.numpy())[None], step=step)
       if model.prior.trainable_variables:  # A learned prior: does it cover the codes?
-        prior_z = model.prior.sample_from_seeds(tf.range(len(codes), dtype=tf.int64)).numpy()
+        prior_z = model.latent_from_seeds(tf.range(len(codes), dtype=tf.int64)).numpy()
         tf.summary.image("latent/prior_vs_codes", plots.prior_codes_projection(
             codes, prior_z, f"step {step}")[None], step=step)
+      mask = model.mask_values()
+      if mask is not None:  # MaskAAE: m_A, the mask, and the mask over training so far.
+        self._mask_history.append(mask)
+        tf.summary.scalar("mask/active_dims", int(np.sum(mask >= 0.1)), step=step)
+        tf.summary.histogram("mask/values", mask, step=step)
+        tf.summary.image("mask/over_training", plots.mask_history_image(
+            np.stack(self._mask_history))[None], step=step)
     self.writer.flush()
 
 

@@ -13,8 +13,8 @@ from typing import Iterable, Optional
 
 from rae_tf.errors import ConfigError
 
-MODELS = ("ae", "beta_vae", "flexae", "flexae_flow", "rae_gp", "rae_l2", "rae_sn", "vae",
-          "wae_gan", "wae_mmd")
+MODELS = ("aae", "ae", "beta_vae", "flexae", "flexae_flow", "maskaae", "rae_gp", "rae_l2",
+          "rae_sn", "vae", "wae_gan", "wae_mmd")
 ARCHITECTURES = ("dcgan", "infogan", "mlp")
 DATASETS = ("celeb_a", "cifar10", "fashion_mnist", "mnist", "mnist10k", "synthetic",
             "synthetic_image")

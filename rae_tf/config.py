@@ -65,6 +65,15 @@ class TrainConfig:
   encoder_adversary_learning_rate: Optional[float] = None
   adversary_beta_1: Optional[float] = None
   adversary_beta_2: Optional[float] = None
+  optimizer: Optional[str] = None
+  # MaskAAE's mask (None / 0 = the model's default, scaled to the run).
+  mask_learning_rate: Optional[float] = None
+  mask_variance_weight: Optional[float] = None
+  mask_reconstruction_weight: Optional[float] = None
+  mask_poly_start: Optional[float] = None
+  mask_poly_period: int = 0
+  mask_poly_delay: Optional[int] = None
+  mask_init_max: float = 5.0
   # Output.
   workdir: str = "runs/default"
   export_dir: Optional[str] = "saved_models"
@@ -113,6 +122,17 @@ class TrainConfig:
     for name in ("adversary_beta_1", "adversary_beta_2"):
       if getattr(self, name) is not None and not 0 <= getattr(self, name) < 1:
         raise ConfigError(f"--{name}={getattr(self, name)} must be in [0, 1)")
+    if self.optimizer is not None and self.optimizer not in ("adam", "rmsprop"):
+      raise ConfigError(f"unknown --optimizer={self.optimizer!r}; choose adam or rmsprop")
+    for name in ("mask_learning_rate", "mask_poly_start", "mask_init_max"):
+      if getattr(self, name) is not None and getattr(self, name) <= 0:
+        raise ConfigError(f"--{name}={getattr(self, name)} must be > 0")
+    for name in ("mask_variance_weight", "mask_reconstruction_weight", "mask_poly_delay"):
+      if getattr(self, name) is not None and getattr(self, name) < 0:
+        raise ConfigError(f"--{name}={getattr(self, name)} must be >= 0")
+    if self.mask_poly_period < 0:
+      raise ConfigError(f"--mask_poly_period={self.mask_poly_period} must be >= 0 "
+                        "(0 = automatic: c_poly reaches its cap at the run's last step)")
     if self.checkpoint_every_steps < 0:
       raise ConfigError(f"--checkpoint_every_steps={self.checkpoint_every_steps} must be "
                         ">= 0 (0 = a checkpoint at the end of every epoch only)")

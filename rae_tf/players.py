@@ -49,6 +49,7 @@ class Player:
     steps: updates per training step (e.g. 5 critic steps).
     fits_prior: the player fits a learned prior to the codes (a critic, a generator, a
       flow): it also runs in the prior refinement on the final codes.
+    log_names: names of extra scalars its loss returns in its logs (tracked per epoch).
   """
   name: str
   variables: Callable[[], List[tf.Variable]]
@@ -57,12 +58,35 @@ class Player:
   learning_rate: float
   steps: int = 1
   fits_prior: bool = False
+  log_names: Tuple[str, ...] = ()
 
 
 def adam(learning_rate: float, beta_1: float = 0.9, beta_2: float = 0.999,
          name: str = "adam") -> keras.optimizers.Optimizer:
   """An Adam optimizer (the default of every player)."""
   return keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2, name=name)
+
+
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+def make_optimizer(kind: str, learning_rate: float, beta_1: float = 0.9,
+                   beta_2: float = 0.999, name: str = "optimizer"
+                   ) -> keras.optimizers.Optimizer:
+  """A player's optimizer by name.
+
+  Args:
+    kind: "adam" (betas beta_1, beta_2) or "rmsprop" (MaskAAE's authors: TF1 RMSProp,
+      decay 0.9, no momentum; the betas are ignored).
+    learning_rate: its rate.
+    beta_1, beta_2: Adam's betas.
+    name: the optimizer's name.
+  """
+  if kind == "adam":
+    return adam(learning_rate, beta_1, beta_2, name=f"{name}_adam")
+  if kind == "rmsprop":
+    return keras.optimizers.RMSprop(learning_rate, rho=0.9, name=f"{name}_rmsprop")
+  raise ValueError(f"unknown optimizer {kind!r}; choose one of {OPTIMIZERS}")
 
 
 def play(player: Player, state: PlayState, replicas) -> Dict[str, tf.Tensor]:

@@ -62,6 +62,10 @@ class GaussianMixturePrior(keras.layers.Layer):
     num_components: K.
   """
 
+  # Fitted to encoded codes, which already went through the model's latent transform
+  # (MaskAAE's mask): the model does not transform its draws again.
+  in_latent_space = True
+
   def __init__(self, latent_dim: int, num_components: int = 10, **kwargs):
     super().__init__(**kwargs)
     self.latent_dim = int(latent_dim)

@@ -25,13 +25,15 @@ class Forward:
 
   Attributes:
     x: the input batch.
-    z: the code fed to the decoder (a sample for a Gaussian encoder).
+    z: the code fed to the decoder (a sample for a Gaussian encoder), after the model's
+      latent transform.
     z_mean: encoder mean (== z for a deterministic encoder).
     z_log_var: encoder log-variance, None for a deterministic encoder.
     logits: decoder output before the likelihood's mean function.
-    prior_z: prior samples, one per example.
+    prior_z: prior samples, one per example, after the model's latent transform.
     seed: the step's stateless seed base ([2] int64).
     model: the RegularizedAutoEncoder.
+    z_raw: the encoder's code before the model's latent transform (== z without one).
   """
   x: tf.Tensor
   z: tf.Tensor
@@ -41,6 +43,7 @@ class Forward:
   prior_z: tf.Tensor
   seed: tf.Tensor
   model: Any
+  z_raw: Optional[tf.Tensor] = None
 
 
 @keras.saving.register_keras_serializable(package="rae_tf")
@@ -151,50 +154,88 @@ class DecoderGradientPenalty(Term):
 class LatentAdversary(Term):
   """A latent critic C(z) that tells encoded codes from prior samples (WAE-GAN / AAE).
 
-  The auto-encoder term pushes codes to look like prior samples; the term's critic player
-  ("<name>_critic") updates the critic with its own Adam after the auto-encoder's step.
+  The encoder pushes codes to look like prior samples; the term's critic player
+  ("<name>_critic") updates the critic with its own optimizer after the auto-encoder's
+  step. The encoder's adversarial loss is either part of the auto-encoder's loss (WAE-GAN:
+  one objective, lambda = coefficient) or, with `encoder_learning_rate`, its own phase
+  ("<name>_encoder", AAE's regularisation phase) with its own optimizer.
 
   Args:
     critic: a Keras model [batch, m] -> [batch, 1].
     coefficient: lambda.
-    loss: "gan" (WAE-GAN: lambda * [BCE(C(p), 1) + BCE(C(q), 0)] for the critic,
-      non-saturating lambda * BCE(C(q), 1) for the encoder) or "wgan_gp"
-      (critic E[C(q)] - E[C(p)] + gp_weight * GP, encoder -E[C(q)]).
+    loss: "gan" (critic lambda * [BCE(C(p), 1) + BCE(C(q), 0)], non-saturating encoder
+      loss BCE(C(q), 1)) or "wgan_gp" (critic E[C(q)] - E[C(p)] + gp_weight * GP,
+      encoder -E[C(q)]).
     critic_steps: critic updates per auto-encoder step.
-    learning_rate: the critic's Adam learning rate.
+    learning_rate: the critic's learning rate.
     gp_weight: gradient-penalty weight for "wgan_gp".
-    adam_beta_1: the critic optimizer's beta_1.
+    adam_beta_1, adam_beta_2: the betas of the term's Adam optimizers.
+    encoder_learning_rate: None = the encoder's adversarial loss joins the auto-encoder's
+      loss; a rate = an encoder-adversarial player with its own optimizer.
+    optimizer: the players' optimizer, "adam" or "rmsprop" (`rae_tf.players`).
   """
 
   def __init__(self, critic, coefficient=1.0, loss="gan", critic_steps=1,
-               learning_rate=5e-4, gp_weight=10.0, adam_beta_1=0.5, **kwargs):
+               learning_rate=5e-4, gp_weight=10.0, adam_beta_1=0.5, adam_beta_2=0.999,
+               encoder_learning_rate=None, optimizer="adam", **kwargs):
     super().__init__(coefficient, **kwargs)
     if loss not in ("gan", "wgan_gp"):
       raise ConfigError(f"unknown adversarial loss {loss!r}; choose gan or wgan_gp")
     if critic_steps < 1:
       raise ConfigError(f"--critic_steps={critic_steps} must be >= 1")
+    if optimizer not in rae_players.OPTIMIZERS:
+      raise ConfigError(f"unknown --optimizer={optimizer!r}; choose one of: "
+                        + ", ".join(rae_players.OPTIMIZERS))
     self.critic = critic
     self.loss = loss
     self.critic_steps = int(critic_steps)
     self.learning_rate = float(learning_rate)
     self.gp_weight = float(gp_weight)
     self.adam_beta_1 = float(adam_beta_1)
+    self.adam_beta_2 = float(adam_beta_2)
+    self.encoder_learning_rate = (None if encoder_learning_rate is None
+                                  else float(encoder_learning_rate))
+    self.optimizer = optimizer
+
+  @property
+  def in_autoencoder_loss(self):
+    return self.encoder_learning_rate is None
 
   def build_networks(self, latent_dim):
     self.critic(tf.zeros((2, latent_dim)))
 
-  def players(self, model):
-    return [rae_players.Player(
-        f"{self.name}_critic", lambda: self.critic.trainable_variables, self._critic_step,
-        rae_players.adam(self.learning_rate, beta_1=self.adam_beta_1, name="critic_adam"),
-        self.learning_rate, steps=self.critic_steps)]
+  def _optimizer(self, rate, role):
+    return rae_players.make_optimizer(self.optimizer, rate, self.adam_beta_1,
+                                      self.adam_beta_2, name=role)
 
-  def compute(self, fwd):
-    score_q = self.critic(fwd.z, training=True)
+  def _critic_player(self, fits_prior=False):
+    return rae_players.Player(
+        f"{self.name}_critic", lambda: self.critic.trainable_variables, self._critic_step,
+        self._optimizer(self.learning_rate, "critic"), self.learning_rate,
+        steps=self.critic_steps, fits_prior=fits_prior)
+
+  def _encoder_player(self, model):
+    return rae_players.Player(
+        f"{self.name}_encoder", lambda: model.encoder.trainable_variables,
+        self._encoder_step, self._optimizer(self.encoder_learning_rate, "encoder"),
+        self.encoder_learning_rate)
+
+  def players(self, model):
+    out = [self._critic_player()]
+    if self.encoder_learning_rate is not None:
+      out.append(self._encoder_player(model))
+    return out
+
+  def encoder_loss(self, z_q):
+    """The encoder's (unweighted) adversarial loss on codes z_q."""
+    score_q = self.critic(z_q, training=True)
     if self.loss == "gan":
       return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
           labels=tf.ones_like(score_q), logits=score_q))
     return -tf.reduce_mean(score_q)
+
+  def compute(self, fwd):
+    return self.encoder_loss(fwd.z)
 
   def critic_loss(self, z_q, z_p, seed):
     score_q = self.critic(z_q, training=True)
@@ -220,15 +261,21 @@ class LatentAdversary(Term):
     """Critic update i on the step's (fixed) codes and fresh prior samples."""
     z_q = tf.stop_gradient(state.fwd.z)
     seed = state.fwd.seed + tf.constant([1000 + 2 * i, 0], tf.int64)
-    z_p = state.model.prior.sample(tf.shape(z_q)[0], seed)
+    z_p = tf.stop_gradient(state.model.sample_prior(tf.shape(z_q)[0], seed))
     return self.critic_loss(z_q, z_p, seed + tf.constant([1, 0], tf.int64)), None
+
+  def _encoder_step(self, state, _):
+    """The encoder's own adversarial update, on codes of the updated encoder."""
+    return self.coefficient * self.encoder_loss(state.model.encode(state.x, training=True)), None
 
   def get_config(self):
     return {**super().get_config(),
             "critic": keras.saving.serialize_keras_object(self.critic),
             "loss": self.loss, "critic_steps": self.critic_steps,
             "learning_rate": self.learning_rate, "gp_weight": self.gp_weight,
-            "adam_beta_1": self.adam_beta_1}
+            "adam_beta_1": self.adam_beta_1, "adam_beta_2": self.adam_beta_2,
+            "encoder_learning_rate": self.encoder_learning_rate,
+            "optimizer": self.optimizer}
 
   @classmethod
   def from_config(cls, config):
@@ -262,8 +309,6 @@ class LearnedPriorAdversary(LatentAdversary):
     adam_beta_1, adam_beta_2: Adam betas of the three players (authors: 0, 0.9).
   """
 
-  in_autoencoder_loss = False
-
   def __init__(self, critic, coefficient=1.0, critic_steps=5, learning_rate=1e-4,
                generator_learning_rate=2e-4, encoder_learning_rate=1e-5, gp_weight=10.0,
                adam_beta_1=0.0, adam_beta_2=0.9, loss="wgan_gp", **kwargs):
@@ -271,57 +316,47 @@ class LearnedPriorAdversary(LatentAdversary):
       raise ConfigError("the learned-prior adversary is a WGAN-GP critic (loss=wgan_gp)")
     super().__init__(critic, coefficient, loss="wgan_gp", critic_steps=critic_steps,
                      learning_rate=learning_rate, gp_weight=gp_weight,
-                     adam_beta_1=adam_beta_1, **kwargs)
+                     adam_beta_1=adam_beta_1, adam_beta_2=adam_beta_2,
+                     encoder_learning_rate=encoder_learning_rate, **kwargs)
     self.generator_learning_rate = float(generator_learning_rate)
-    self.encoder_learning_rate = float(encoder_learning_rate)
-    self.adam_beta_2 = float(adam_beta_2)
 
   def players(self, model):
     if getattr(model.prior, "trained_by_autoencoder", True):
       raise ConfigError("the learned-prior adversary (flexae) needs a learned prior "
                         "(--prior=learned)")
-
-    def adam(rate, role):
-      return rae_players.adam(rate, self.adam_beta_1, self.adam_beta_2, name=f"{role}_adam")
-
     return [
-        rae_players.Player(f"{self.name}_critic", lambda: self.critic.trainable_variables,
-                           self._critic_step, adam(self.learning_rate, "critic"),
-                           self.learning_rate, steps=self.critic_steps, fits_prior=True),
+        self._critic_player(fits_prior=True),
         rae_players.Player(f"{self.name}_prior", lambda: model.prior.trainable_variables,
-                           self._prior_step, adam(self.generator_learning_rate, "prior"),
+                           self._prior_step,
+                           self._optimizer(self.generator_learning_rate, "prior"),
                            self.generator_learning_rate, fits_prior=True),
-        rae_players.Player(f"{self.name}_encoder", lambda: model.encoder.trainable_variables,
-                           self._encoder_step, adam(self.encoder_learning_rate, "encoder"),
-                           self.encoder_learning_rate),
+        self._encoder_player(model),
     ]
 
   def compute(self, fwd):
     return (tf.reduce_mean(self.critic(tf.stop_gradient(fwd.z), training=True))
             - tf.reduce_mean(self.critic(tf.stop_gradient(fwd.prior_z), training=True)))
 
+  def encoder_loss(self, z_q):
+    # The codes are the critic's "real" side: the encoder lowers their score.
+    return tf.reduce_mean(self.critic(z_q, training=True))
+
   def _critic_step(self, state, i):
     z_data = tf.stop_gradient(state.fwd.z)
     seed = state.fwd.seed + tf.constant([1000 + 2 * i, 0], tf.int64)
-    z_prior = tf.stop_gradient(state.model.prior.sample(tf.shape(z_data)[0], seed))
+    z_prior = tf.stop_gradient(state.model.sample_prior(tf.shape(z_data)[0], seed))
     # critic_loss(q, p) = E[C(q)] - E[C(p)] + GP: the prior plays q, the codes play "real".
     return self.critic_loss(z_prior, z_data, seed + tf.constant([1, 0], tf.int64)), None
 
   def _prior_step(self, state, _):
     seed = state.fwd.seed + tf.constant([3000, 0], tf.int64)
-    z_prior = state.model.prior.sample(tf.shape(state.fwd.z)[0], seed)
+    z_prior = state.model.sample_prior(tf.shape(state.fwd.z)[0], seed)
     return -tf.reduce_mean(self.critic(z_prior, training=True)), None
-
-  def _encoder_step(self, state, _):
-    z = state.model.encode(state.x, training=True)
-    return self.coefficient * tf.reduce_mean(self.critic(z, training=True)), None
 
   def get_config(self):
     config = super().get_config()
     config.pop("loss")
-    return {**config, "generator_learning_rate": self.generator_learning_rate,
-            "encoder_learning_rate": self.encoder_learning_rate,
-            "adam_beta_2": self.adam_beta_2}
+    return {**config, "generator_learning_rate": self.generator_learning_rate}
 
 
 @keras.saving.register_keras_serializable(package="rae_tf")
@@ -367,3 +402,153 @@ class FlowPriorFit(Term):
 
   def get_config(self):
     return {**super().get_config(), "learning_rate": self.learning_rate}
+
+
+def _global_batch_mean(z):
+  """The batch mean over every replica's batch (the local mean on one device).
+
+  Stop-gradient is exact for a centred second moment: d/d(mean) sum_i (z_i - mean)^2 = 0
+  at the global mean, so no gradient needs to flow through the all-reduce.
+  """
+  ctx = tf.distribute.get_replica_context()
+  local = tf.stop_gradient(tf.reduce_mean(z, axis=0))
+  if ctx is None or ctx.num_replicas_in_sync == 1:
+    return local
+  # Equal local batches (the pipeline's global batch splits evenly): mean of means.
+  return ctx.all_reduce("sum", local) / ctx.num_replicas_in_sync
+
+
+@keras.saving.register_keras_serializable(package="rae_tf")
+class MaskedVariancePenalty(Term):
+  """MaskAAE: closed dimensions must carry no variance in the unmasked codes.
+
+  L_var = mean over batch and dims of (z_e - mean_batch z_e)^2 * exp(-sharpness * mu^2),
+  on the encoder's raw codes z_e (before the mask). A dimension the mask closes (mu -> 0)
+  is pushed to a constant, so reopening it would carry nothing; open dims (mu near 1) are
+  barely touched (exp(-10) = 4.5e-5). Authors: coefficient 100, sharpness 10.
+
+  Args:
+    coefficient: its weight in the auto-encoder loss.
+    sharpness: the 10 of exp(-10 mu^2).
+  """
+
+  def __init__(self, coefficient=100.0, sharpness=10.0, **kwargs):
+    super().__init__(coefficient, **kwargs)
+    self.sharpness = float(sharpness)
+
+  def compute(self, fwd):
+    mask = fwd.model.latent_transform.mask()
+    centred = fwd.z_raw - _global_batch_mean(fwd.z_raw)
+    return tf.reduce_mean(tf.square(centred) * tf.exp(-self.sharpness * tf.square(mask)))
+
+  def get_config(self):
+    return {**super().get_config(), "sharpness": self.sharpness}
+
+
+@keras.saving.register_keras_serializable(package="rae_tf")
+class MaskedLatentAdversary(LatentAdversary):
+  """MaskAAE's D_Z: a WGAN-GP critic between masked codes mu*E(x) and the masked prior
+  mu*z_p, plus the mask's own player.
+
+  The model's latent transform is the mask (`rae_tf.latent_transforms.MaskLayer`), so the
+  critic, the decoder and sampling all see masked codes. Players after the auto-encoder,
+  in the authors' order: `critic_steps` critic updates (E[C(mu z_e)] - E[C(mu z_p)] + GP),
+  one encoder update (-lambda * E[C(mu E(x))]) and one mask update on
+
+    L_mu = w_rec * reconstruction(x, D(mu z_e)) + (1 + W)^2 + c_poly * sum_i |mu_i (1 - mu_i)|
+
+  where W = E[C(mu z_p)] - E[C(mu z_e)] is the critic's Wasserstein estimate (the
+  authors write (1 - (E[C(mu z_e)] - E[C(mu z_p)]))^2, the same thing). Reconstruction
+  keeps useful dimensions open; W closes dimensions where codes and prior differ; the
+  polynomial term drives each mu_i to 0 or 1. c_poly starts at `poly_start` and doubles
+  every `poly_period` steps of the global step, up to `poly_cap`; the doublings start
+  after `poly_delay` steps.
+
+  Args:
+    critic: a Keras model [batch, m] -> [batch, 1].
+    coefficient: lambda of the encoder's adversarial loss.
+    critic_steps: critic updates per step (authors: 5).
+    learning_rate: the critic's rate (authors: 1e-4).
+    encoder_learning_rate: the encoder-adversarial rate (authors: 1e-4).
+    mask_learning_rate: the mask's rate (authors: 5e-4).
+    reconstruction_weight: w_rec, in units of the model's likelihood cost (a per-example
+      sum over pixels); the authors' 1000 x per-pixel-mean BCE is 1000 / D.
+    poly_start: c_poly's start (authors: 2 / m).
+    poly_period: steps between doublings of c_poly (authors: 4R, R ~ 112.5 m).
+    poly_cap: c_poly's largest value (authors: 2048).
+    poly_delay: steps before the first doubling (authors: 0).
+    gp_weight: gradient-penalty weight (10).
+    optimizer: "rmsprop" (authors) or "adam".
+  """
+
+  def __init__(self, critic, coefficient=1.0, critic_steps=5, learning_rate=1e-4,
+               encoder_learning_rate=1e-4, mask_learning_rate=5e-4,
+               reconstruction_weight=1.0, poly_start=0.03125, poly_period=1000,
+               poly_cap=2048.0, poly_delay=0, gp_weight=10.0, optimizer="rmsprop",
+               loss="wgan_gp", **kwargs):
+    if loss != "wgan_gp":
+      raise ConfigError("MaskAAE's adversary is a WGAN-GP critic (loss=wgan_gp)")
+    if poly_period < 1:
+      raise ConfigError(f"--mask_poly_period={poly_period} must be >= 1 step")
+    super().__init__(critic, coefficient, loss="wgan_gp", critic_steps=critic_steps,
+                     learning_rate=learning_rate, gp_weight=gp_weight,
+                     encoder_learning_rate=encoder_learning_rate, optimizer=optimizer,
+                     **kwargs)
+    self.mask_learning_rate = float(mask_learning_rate)
+    self.reconstruction_weight = float(reconstruction_weight)
+    self.poly_start = float(poly_start)
+    self.poly_period = int(poly_period)
+    self.poly_cap = float(poly_cap)
+    self.poly_delay = int(poly_delay)
+
+  def players(self, model):
+    if not hasattr(model.latent_transform, "mask"):
+      raise ConfigError("the masked adversary (maskaae) needs a mask latent transform")
+    return [
+        self._critic_player(),
+        self._encoder_player(model),
+        rae_players.Player(f"{self.name}_mask",
+                           lambda: model.latent_transform.trainable_variables,
+                           self._mask_step,
+                           self._optimizer(self.mask_learning_rate, "mask"),
+                           self.mask_learning_rate,
+                           log_names=("active_dims", "mask_poly")),
+    ]
+
+  def compute(self, fwd):
+    """The critic's Wasserstein estimate W = E[C(mu z_p)] - E[C(mu z_e)] (logged)."""
+    return (tf.reduce_mean(self.critic(tf.stop_gradient(fwd.prior_z), training=True))
+            - tf.reduce_mean(self.critic(tf.stop_gradient(fwd.z), training=True)))
+
+  def poly_weight(self, step):
+    """c_poly at global step `step`: poly_start * 2^floor((step - delay) / period), capped."""
+    step = tf.cast(step, tf.float32)
+    doublings = tf.floor(tf.maximum(step - self.poly_delay, 0.0) / self.poly_period)
+    return tf.minimum(self.poly_start * tf.pow(2.0, doublings), self.poly_cap)
+
+  def _mask_step(self, state, _):
+    model = state.model
+    mask = model.latent_transform.mask()
+    z_raw = tf.stop_gradient(state.fwd.z_raw)
+    z_q = model.latent_transform(z_raw)
+    seed = state.fwd.seed + tf.constant([5000, 0], tf.int64)
+    z_p = model.sample_prior(tf.shape(z_raw)[0], seed)  # mu * z_p: grads reach mu.
+    logits = model.decoder(z_q, training=True)
+    reconstruction = tf.reduce_mean(model.likelihood.cost(state.x, logits))
+    wasserstein = (tf.reduce_mean(self.critic(z_p, training=True))
+                   - tf.reduce_mean(self.critic(z_q, training=True)))
+    c_poly = self.poly_weight(model.optimizer.iterations)
+    polarise = tf.reduce_sum(tf.abs(mask * (1.0 - mask)))
+    loss = (self.reconstruction_weight * reconstruction + tf.square(1.0 + wasserstein)
+            + c_poly * polarise)
+    active = tf.reduce_sum(tf.cast(mask >= 0.1, tf.float32))
+    return loss, {f"{self.name}_mask": loss, "active_dims": active, "mask_poly": c_poly}
+
+  def get_config(self):
+    config = super().get_config()
+    for key in ("loss", "adam_beta_1", "adam_beta_2"):
+      config.pop(key)
+    return {**config, "mask_learning_rate": self.mask_learning_rate,
+            "reconstruction_weight": self.reconstruction_weight,
+            "poly_start": self.poly_start, "poly_period": self.poly_period,
+            "poly_cap": self.poly_cap, "poly_delay": self.poly_delay}

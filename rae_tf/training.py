@@ -135,10 +135,15 @@ def build_compiled_model(config: TrainConfig, spec, strategy):
   """
   keras.utils.set_random_seed(config.seed)
   with strategy.scope():
-    model, hparams = zoo.build_model(config, spec.shape, spec.is_image)
+    total_steps = config.epochs * (config.steps_per_epoch
+                                   or max(1, spec.num_train // config.batch_size))
+    model, hparams = zoo.build_model(config, spec.shape, spec.is_image, total_steps)
     model.build_all()
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate,
-                                                  beta_1=config.adam_beta_1))
+    if hparams["optimizer"] == "rmsprop":  # MaskAAE's authors.
+      optimizer = keras.optimizers.RMSprop(config.learning_rate, rho=0.9)
+    else:
+      optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.adam_beta_1)
+    model.compile(optimizer=optimizer)
   return model, hparams
 
 

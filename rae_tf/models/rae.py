@@ -9,6 +9,7 @@ from typing import Dict
 import keras
 import tensorflow as tf
 
+from rae_tf import latent_transforms
 from rae_tf import players as rae_players
 from rae_tf import sampling
 from rae_tf.regularizers import Forward, Term
@@ -39,10 +40,15 @@ class RegularizedAutoEncoder(keras.Model):
     latent_dim: m.
     gaussian_encoder: whether the encoder is a reparameterised diagonal Gaussian.
     seed: base seed of the stateless per-step noise.
+    latent_transform: a layer applied once where a code enters the latent space: to the
+      encoder's output and to every prior draw (`rae_tf.latent_transforms`; MaskAAE's
+      mask). None = the identity. `encode`, `sample_from_seeds` and the regularizers see
+      transformed codes; `decode` takes codes of the latent space as they are.
   """
 
   def __init__(self, encoder, decoder, likelihood, prior, terms: Dict[str, Term] = None, *,
-               latent_dim: int, gaussian_encoder: bool = False, seed: int = 0, **kwargs):
+               latent_dim: int, gaussian_encoder: bool = False, seed: int = 0,
+               latent_transform=None, **kwargs):
     super().__init__(**kwargs)
     self.encoder = encoder
     self.decoder = decoder
@@ -53,6 +59,8 @@ class RegularizedAutoEncoder(keras.Model):
     self.latent_dim = int(latent_dim)
     self.gaussian_encoder = bool(gaussian_encoder)
     self.seed = int(seed)
+    self.latent_transform = (latent_transform if latent_transform is not None
+                             else latent_transforms.IdentityTransform(name="identity"))
     self.data_shape = tuple(encoder.inputs[0].shape[1:])
     self.trackers = {n: keras.metrics.Mean(name=n)
                      for n in ["loss", "reconstruction"] + self.term_names}
@@ -68,8 +76,8 @@ class RegularizedAutoEncoder(keras.Model):
     return mean, log_var
 
   def encode(self, x, training=False):
-    """The code of x (the mean for a Gaussian encoder)."""
-    return self.encode_distribution(x, training=training)[0]
+    """The latent code of x (the transformed mean for a Gaussian encoder)."""
+    return self.latent_transform(self.encode_distribution(x, training=training)[0])
 
   def decode(self, z, training=False):
     """The decoded mean (images in [0, 1])."""
@@ -80,8 +88,27 @@ class RegularizedAutoEncoder(keras.Model):
 
   def sample_from_seeds(self, seeds):
     """(images, codes): one deterministic prior sample per int64 seed."""
-    z = self.prior.sample_from_seeds(seeds)
+    z = self.latent_from_seeds(seeds)
     return self.decode(z), z
+
+  def latent_from_seeds(self, seeds):
+    """[n, m] prior draws in the latent space, one deterministic draw per int64 seed."""
+    return self._to_latent_space(self.prior.sample_from_seeds(seeds))
+
+  def sample_prior(self, batch, seed):
+    """[batch, m] prior draws in the latent space (stateless `seed`, replica-sliced)."""
+    return self._to_latent_space(self.prior.sample(batch, seed))
+
+  def _to_latent_space(self, prior_z):
+    # An ex-post prior (GMM) was fitted to transformed codes: it is in the space already.
+    if getattr(self.prior, "in_latent_space", False):
+      return prior_z
+    return self.latent_transform(prior_z)
+
+  def mask_values(self):
+    """The latent mask mu [m] as NumPy (MaskAAE), or None without a mask."""
+    values = getattr(self.latent_transform, "mask_values", None)
+    return values() if values is not None else None
 
   def call(self, x, training=False):
     return self.reconstruct(x, training=training)
@@ -92,8 +119,9 @@ class RegularizedAutoEncoder(keras.Model):
     player of its own trains it (a learned prior), the prior."""
     variables = (self.encoder.trainable_variables + self.decoder.trainable_variables
                  + self.likelihood.trainable_variables)
-    if getattr(self.prior, "trained_by_autoencoder", True):
-      variables += self.prior.trainable_variables
+    for part in (self.prior, self.latent_transform):
+      if getattr(part, "trained_by_autoencoder", True):
+        variables += part.trainable_variables
     return variables
 
   @property
@@ -111,6 +139,7 @@ class RegularizedAutoEncoder(keras.Model):
     dummy = tf.zeros((2,) + self.data_shape)
     self.reconstruct(dummy)
     self.prior.sample(2, tf.constant([0, 0], tf.int64))
+    self.latent_transform(tf.zeros((2, self.latent_dim)))
     for term in self.terms:
       term.build_networks(self.latent_dim)
     self.built = True
@@ -138,7 +167,8 @@ class RegularizedAutoEncoder(keras.Model):
       raise ValueError(f"player names must be unique and differ from term names: {names}")
     for player in self.players[1:]:
       player.optimizer.build(player.variables())
-      self.trackers[player.name] = keras.metrics.Mean(name=player.name)
+      for name in (player.name,) + tuple(player.log_names):
+        self.trackers[name] = keras.metrics.Mean(name=name)
 
   @property
   def metrics(self):
@@ -150,14 +180,15 @@ class RegularizedAutoEncoder(keras.Model):
     batch = tf.shape(x)[0]
     z_mean, z_log_var = self.encode_distribution(x, training=training)
     if z_log_var is None:
-      z = z_mean
+      z_raw = z_mean
     else:
       eps = sampling.normal(batch, [self.latent_dim], seed + [_SALT_ENCODER_NOISE, 0])
-      z = z_mean + tf.exp(0.5 * z_log_var) * eps
+      z_raw = z_mean + tf.exp(0.5 * z_log_var) * eps
+    z = self.latent_transform(z_raw)
     logits = self.decoder(z, training=training)
-    prior_z = self.prior.sample(batch, seed + [_SALT_PRIOR, 0])
+    prior_z = self.sample_prior(batch, seed + [_SALT_PRIOR, 0])
     return Forward(x=x, z=z, z_mean=z_mean, z_log_var=z_log_var, logits=logits,
-                   prior_z=prior_z, seed=seed, model=self)
+                   prior_z=prior_z, seed=seed, model=self, z_raw=z_raw)
 
   def compute_losses(self, fwd: Forward):
     """Dict of unweighted scalar losses plus their weighted sum under "loss"."""
@@ -207,14 +238,15 @@ class RegularizedAutoEncoder(keras.Model):
         "likelihood": ser(self.likelihood), "prior": ser(self.prior),
         "terms": {n: ser(t) for n, t in zip(self.term_names, self.terms)},
         "latent_dim": self.latent_dim, "gaussian_encoder": self.gaussian_encoder,
-        "seed": self.seed,
+        "seed": self.seed, "latent_transform": ser(self.latent_transform),
     }
 
   @classmethod
   def from_config(cls, config):
     des = keras.saving.deserialize_keras_object
     config = copy.deepcopy(config)  # Keras deserialisation consumes nested dicts.
-    for key in ("encoder", "decoder", "likelihood", "prior"):
-      config[key] = des(config[key])
+    for key in ("encoder", "decoder", "likelihood", "prior", "latent_transform"):
+      if config.get(key) is not None:
+        config[key] = des(config[key])
     config["terms"] = {n: des(t) for n, t in config["terms"].items()}
     return cls(**config)

@@ -5,8 +5,12 @@ regularizer terms with which default weights, and whether the networks are spect
 normalised. Flags override the weights; `resolve_hparams` records the values actually used.
 """
 import dataclasses
-from typing import Any, Callable, Dict, Tuple
+import math
+from typing import Any, Callable, Dict, Optional, Tuple
 
+import numpy as np
+
+from rae_tf import latent_transforms
 from rae_tf import likelihoods
 from rae_tf import networks
 from rae_tf import priors
@@ -32,6 +36,8 @@ class ModelRecipe:
     terms: builds {name: Term} from the resolved hparams and the config.
     spectral_norm: wrap encoder and decoder layers in spectral normalisation.
     prior: the default prior's name in `rae_tf.priors.PRIORS` (--prior overrides).
+    latent_transform: the latent transform's name in
+      `rae_tf.latent_transforms.LATENT_TRANSFORMS` (identity, or MaskAAE's mask).
   """
   description: str
   gaussian_encoder: bool
@@ -40,6 +46,7 @@ class ModelRecipe:
   terms: Callable[[Dict[str, Any], TrainConfig], Dict[str, regularizers.Term]]
   spectral_norm: bool = False
   prior: str = "standard_normal"
+  latent_transform: str = "identity"
 
 
 MODELS: Registry[ModelRecipe] = Registry("model", "--model")
@@ -89,6 +96,34 @@ def _flexae(hp, config):
       encoder_learning_rate=hp["encoder_adversary_learning_rate"],
       adam_beta_1=hp["adversary_beta_1"], adam_beta_2=hp["adversary_beta_2"],
       name="adversary")}
+
+
+def _aae(hp, config):
+  critic = networks.build_critic(config.latent_dim, width=config.critic_width,
+                                 depth=config.critic_depth, name="latent_critic")
+  return {"adversary": regularizers.LatentAdversary(
+      critic, hp["reg_weight"], loss="gan", critic_steps=hp["critic_steps"],
+      learning_rate=hp["critic_learning_rate"],
+      encoder_learning_rate=hp["encoder_adversary_learning_rate"],
+      adam_beta_1=hp["adversary_beta_1"], adam_beta_2=hp["adversary_beta_2"],
+      optimizer=hp["optimizer"], name="adversary")}
+
+
+def _maskaae(hp, config):
+  critic = networks.build_critic(config.latent_dim, width=config.critic_width,
+                                 depth=config.critic_depth, name="latent_critic")
+  return {
+      "mask_variance": regularizers.MaskedVariancePenalty(
+          hp["mask_variance_weight"], name="mask_variance"),
+      "adversary": regularizers.MaskedLatentAdversary(
+          critic, hp["reg_weight"], critic_steps=hp["critic_steps"],
+          learning_rate=hp["critic_learning_rate"],
+          encoder_learning_rate=hp["encoder_adversary_learning_rate"],
+          mask_learning_rate=hp["mask_learning_rate"],
+          reconstruction_weight=hp["mask_reconstruction_weight"],
+          poly_start=hp["mask_poly_start"], poly_period=hp["mask_poly_period"],
+          poly_delay=hp["mask_poly_delay"], optimizer=hp["optimizer"], name="adversary"),
+  }
 
 
 def _flow_fit(hp, config):
@@ -146,14 +181,47 @@ MODELS.register("flexae_flow", ModelRecipe(
     defaults={"decoder_variance": 0.5, "reg_weight": 0.0, "generator_learning_rate": 1e-3},
     terms=_flow_fit, prior="flow"))
 
+MODELS.register("aae", ModelRecipe(
+    "AAE (Makhzani et al.): reconstruction + a GAN latent critic; the encoder's "
+    "non-saturating adversarial loss is its own phase with its own optimizer",
+    gaussian_encoder=False, likelihood="bernoulli",
+    defaults={"reg_weight": 1.0, "critic_steps": 1, "critic_learning_rate": 1e-4,
+              "encoder_adversary_learning_rate": 1e-4, "adversary_beta_1": 0.5,
+              "adversary_beta_2": 0.999},
+    terms=_aae))
+MODELS.register("maskaae", ModelRecipe(
+    "MaskAAE: a trainable latent mask mu (m_A = #mu >= 0.1 finds the data's dimension), "
+    "WGAN-GP critic on masked codes vs masked prior, variance penalty on closed dims",
+    gaussian_encoder=False, likelihood="bernoulli",
+    defaults={"reg_weight": 1.0, "critic_steps": 5, "critic_learning_rate": 1e-4,
+              "encoder_adversary_learning_rate": 1e-4, "optimizer": "rmsprop",
+              "mask_variance_weight": 100.0},
+    terms=_maskaae, latent_transform="mask"))
+
 _WEIGHT_FIELDS = ("beta", "reg_weight", "mmd_kernel", "latent_l2", "decoder_l2", "gp_weight",
                   "decoder_variance", "critic_steps", "critic_learning_rate",
                   "generator_learning_rate", "encoder_adversary_learning_rate",
-                  "adversary_beta_1", "adversary_beta_2")
+                  "adversary_beta_1", "adversary_beta_2", "optimizer", "mask_learning_rate",
+                  "mask_variance_weight", "mask_reconstruction_weight", "mask_poly_start",
+                  "mask_poly_delay")
+_GENERIC_DEFAULTS = {"decoder_variance": 1.0, "optimizer": "adam"}
+
+# c_poly doublings of MaskAAE's automatic schedule: from 2/m to the cap 2048 takes
+# log2(1024 m) doublings; the authors spread them over their 500k steps (period 4R).
+POLY_CAP = 2048.0
 
 
-def resolve_hparams(config: TrainConfig, is_image: bool) -> Dict[str, Any]:
-  """The model's part choices and weights after flags override the recipe's defaults."""
+def resolve_hparams(config: TrainConfig, is_image: bool,
+                    data_shape: Tuple[int, ...] = (1,), total_steps: Optional[int] = None
+                    ) -> Dict[str, Any]:
+  """The model's part choices and weights after flags override the recipe's defaults.
+
+  Args:
+    config: the run's configuration.
+    is_image: image data (selects the likelihood's fallback).
+    data_shape: one example's shape (MaskAAE's reconstruction weight is per value).
+    total_steps: the run's steps (MaskAAE's automatic c_poly period); None = unknown.
+  """
   recipe = MODELS.get(config.model)
   hp = {"likelihood": config.likelihood or recipe.likelihood,
         "prior": config.prior or recipe.prior}
@@ -163,21 +231,50 @@ def resolve_hparams(config: TrainConfig, is_image: bool) -> Dict[str, Any]:
     value = getattr(config, field)
     if value is None:
       value = recipe.defaults.get(field)
-    if value is None and field == "decoder_variance":
-      value = 1.0
+    if value is None:
+      value = _GENERIC_DEFAULTS.get(field)
     if value is not None:
       hp[field] = value
   for field in ("beta", "reg_weight", "latent_l2", "decoder_l2", "gp_weight"):
     if field in hp and hp[field] < 0:
       raise ConfigError(f"--{field}={hp[field]} must be >= 0")
+  if recipe.latent_transform == "mask":
+    _resolve_mask_schedule(hp, config, data_shape, total_steps)
   return hp
 
 
-def build_model(config: TrainConfig, data_shape: Tuple[int, ...], is_image: bool
+def _resolve_mask_schedule(hp, config, data_shape, total_steps):
+  """MaskAAE's rates and c_poly schedule, scaled to the run (see --mask_poly_period)."""
+  m = config.latent_dim
+  if "mask_learning_rate" not in hp:
+    hp["mask_learning_rate"] = 5.0 * config.learning_rate  # Authors: AE and mask at 5 lr.
+  if "mask_poly_start" not in hp:
+    hp["mask_poly_start"] = 2.0 / m
+  if "mask_reconstruction_weight" not in hp:
+    # Authors: 1000 x BCE averaged over the D data values; our cost sums over them.
+    hp["mask_reconstruction_weight"] = 1000.0 / float(np.prod(data_shape))
+  hp.setdefault("mask_poly_delay", 0)
+  period = config.mask_poly_period
+  if not period:
+    doublings = max(1, math.ceil(math.log2(POLY_CAP / hp["mask_poly_start"])))
+    steps = max(1, (total_steps or 1) - hp["mask_poly_delay"])
+    period = max(1, steps // doublings)  # The cap is reached at the run's last step.
+  hp["mask_poly_period"] = int(period)
+
+
+def build_model(config: TrainConfig, data_shape: Tuple[int, ...], is_image: bool,
+                total_steps: Optional[int] = None
                 ) -> Tuple[RegularizedAutoEncoder, Dict[str, Any]]:
-  """Builds (unbuilt-optimizer) model and the hparams it used. Call in the strategy scope."""
+  """Builds (unbuilt-optimizer) model and the hparams it used. Call in the strategy scope.
+
+  Args:
+    config: the run's configuration.
+    data_shape: one example's shape.
+    is_image: image data.
+    total_steps: the run's steps (MaskAAE's automatic c_poly schedule).
+  """
   recipe = MODELS.get(config.model)
-  hp = resolve_hparams(config, is_image)
+  hp = resolve_hparams(config, is_image, data_shape, total_steps)
   likelihood_cls = likelihoods.LIKELIHOODS.get(hp["likelihood"])
   if hp["likelihood"] == "gaussian":
     likelihood = likelihood_cls(image_output=is_image, variance=hp["decoder_variance"],
@@ -191,10 +288,16 @@ def build_model(config: TrainConfig, data_shape: Tuple[int, ...], is_image: bool
                                    width=config.width, depth=config.depth,
                                    spectral_norm=recipe.spectral_norm)
   prior = build_prior(hp["prior"], config)
+  transform_cls = latent_transforms.LATENT_TRANSFORMS.get(recipe.latent_transform)
+  if transform_cls is latent_transforms.MaskLayer:
+    transform = transform_cls(config.latent_dim, init_max=config.mask_init_max,
+                              seed=config.seed, name="mask")
+  else:
+    transform = transform_cls(name=recipe.latent_transform)
   model = RegularizedAutoEncoder(
       encoder, decoder, likelihood, prior, recipe.terms(hp, config),
       latent_dim=config.latent_dim, gaussian_encoder=recipe.gaussian_encoder,
-      seed=config.seed, name=config.model)
+      seed=config.seed, latent_transform=transform, name=config.model)
   return model, hp
 
 

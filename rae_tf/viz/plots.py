@@ -207,3 +207,34 @@ def prior_codes_projection(codes: np.ndarray, prior_samples: np.ndarray,
     ax.set_title(title, fontsize=9)
   fig.tight_layout()
   return figure_to_array(fig)
+
+
+def mask_history_image(history: np.ndarray, title: str = "mask over training",
+                       path: Optional[str] = None, xlabel: str = "epoch") -> np.ndarray:
+  """MaskAAE's mask over training: a heat map of mu (time on x, latent dimension on y).
+
+  The seed's Fig. 6: spurious dimensions fade from yellow (mu = 1) to dark (mu = 0).
+
+  Args:
+    history: [T, m] mask values mu in [0, 1], one row per epoch (or per logged step).
+    title: the figure's title.
+    path: also save the PNG here (None: do not save).
+    xlabel: what the rows of `history` are.
+
+  Returns:
+    The rendered [H, W, 3] float32 image in [0, 1].
+  """
+  history = np.atleast_2d(np.asarray(history, np.float64))
+  if history.ndim != 2:
+    raise ConfigError(f"mask history: expected [T, m], got shape {history.shape}")
+  fig = _new_figure(5.0, 3.2)
+  ax = fig.add_subplot(1, 1, 1)
+  image = ax.imshow(history.T, aspect="auto", origin="lower", vmin=0.0, vmax=1.0,
+                    cmap="viridis", interpolation="nearest",
+                    extent=(0.5, history.shape[0] + 0.5, -0.5, history.shape[1] - 0.5))
+  fig.colorbar(image, ax=ax, label="mask mu")
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel("latent dimension")
+  ax.set_title(f"{title} (m_A = {int(np.sum(history[-1] >= 0.1))})", fontsize=9)
+  fig.tight_layout()
+  return _save_figure(fig, path) if path else figure_to_array(fig)
