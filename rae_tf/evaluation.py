@@ -55,8 +55,9 @@ class KerasGenerator(Generator):
     self._encode = tf.function(model.encode, reduce_retracing=True)
     self._decode = tf.function(model.decode, reduce_retracing=True)
     self._reconstruct = tf.function(model.reconstruct, reduce_retracing=True)
-    mask = getattr(model, "mask_values", None)
-    self.mask_values = np.asarray(mask()) if callable(mask) else None
+    mask_fn = getattr(model, "mask_values", None)
+    mask = mask_fn() if callable(mask_fn) else None  # None: a model without a mask.
+    self.mask_values = None if mask is None else np.asarray(mask)
 
   def sample(self, seeds):
     images, z = self._sample(tf.constant(seeds, tf.int64))
