@@ -74,6 +74,7 @@ class TrainConfig:
   mask_poly_period: int = 0
   mask_poly_delay: Optional[int] = None
   mask_init_max: float = 5.0
+  mask_psi_max: float = 0.0
   # Output.
   workdir: str = "runs/default"
   export_dir: Optional[str] = "saved_models"
@@ -130,6 +131,8 @@ class TrainConfig:
     for name in ("mask_variance_weight", "mask_reconstruction_weight", "mask_poly_delay"):
       if getattr(self, name) is not None and getattr(self, name) < 0:
         raise ConfigError(f"--{name}={getattr(self, name)} must be >= 0")
+    if self.mask_psi_max < 0:
+      raise ConfigError(f"--mask_psi_max={self.mask_psi_max} must be >= 0 (0 = no bound)")
     if self.mask_poly_period < 0:
       raise ConfigError(f"--mask_poly_period={self.mask_poly_period} must be >= 0 "
                         "(0 = automatic: c_poly reaches its cap at the run's last step)")

@@ -30,11 +30,19 @@ class IdentityTransform(keras.layers.Layer):
     return z
 
 
-class _NonNegative(keras.constraints.Constraint):
-  """psi >= 0 (the authors' non-negativity constraint), applied after every update."""
+class _PsiRange(keras.constraints.Constraint):
+  """0 <= psi (the authors' non-negativity constraint) <= psi_max (None: no upper bound),
+  applied by the optimizer after every update."""
+
+  def __init__(self, psi_max=None):
+    self.psi_max = psi_max
 
   def __call__(self, w):
-    return tf.maximum(w, 0.0)
+    w = tf.maximum(w, 0.0)
+    return w if self.psi_max is None else tf.minimum(w, self.psi_max)
+
+  def get_config(self):
+    return {"psi_max": self.psi_max}
 
 
 @LATENT_TRANSFORMS.register("mask")
@@ -50,23 +58,28 @@ class MaskLayer(keras.layers.Layer):
     latent_dim: m.
     init_max: psi is initialised U(0, init_max) (authors: 5, i.e. mu in [0, 0.993)).
     seed: seed of that initialisation.
+    psi_max: upper bound of psi (None: none, as the authors). Without one, the psi of an
+      open dimension keeps growing (mu -> 1 - 1e-7 after a few thousand RMSProp steps),
+      and a dimension that opened early can no longer close within a short run.
   """
 
   trained_by_autoencoder = False
 
-  def __init__(self, latent_dim: int, init_max: float = 5.0, seed: int = 0, **kwargs):
+  def __init__(self, latent_dim: int, init_max: float = 5.0, seed: int = 0,
+               psi_max=None, **kwargs):
     super().__init__(**kwargs)
     self.latent_dim = int(latent_dim)
     self.init_max = float(init_max)
     self.seed = int(seed)
+    self.psi_max = None if psi_max is None else float(psi_max)
     self.psi = self.add_weight(
         name="psi", shape=(self.latent_dim,),
         initializer=keras.initializers.RandomUniform(0.0, self.init_max, seed=self.seed),
-        constraint=_NonNegative(), trainable=True)
+        constraint=_PsiRange(self.psi_max), trainable=True)
 
   def mask(self):
     """mu = 1 - exp(-psi), shape [m]."""
-    return 1.0 - tf.exp(-tf.maximum(self.psi, 0.0))
+    return 1.0 - tf.exp(-tf.maximum(self.psi, 0.0))  # Constrained already; cheap safety.
 
   def call(self, z):
     return z * self.mask()
@@ -80,4 +93,4 @@ class MaskLayer(keras.layers.Layer):
 
   def get_config(self):
     return {**super().get_config(), "latent_dim": self.latent_dim,
-            "init_max": self.init_max, "seed": self.seed}
+            "init_max": self.init_max, "seed": self.seed, "psi_max": self.psi_max}

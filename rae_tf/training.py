@@ -246,7 +246,9 @@ def _restore(checkpoint, model, epoch, restore_dir: str, config: TrainConfig):
   try:
     # The networks and optimizers must match exactly; bookkeeping added by later rae_tf
     # versions (stored config, refinement state) may be absent and keeps its default.
-    make_checkpoint(model, epoch).restore(latest).assert_existing_objects_matched()
+    # expect_partial: the bookkeeping this structural check leaves out is restored next.
+    (make_checkpoint(model, epoch).restore(latest).assert_existing_objects_matched()
+     .expect_partial())
     checkpoint.restore(latest).expect_partial()
   except (AssertionError, ValueError, tf.errors.OpError) as e:
     raise ConfigError(f"--workdir={workdir}: checkpoint {latest} does not match the model "

@@ -96,17 +96,22 @@ HELP = {
     "mask_variance_weight": "maskaae: weight of the variance penalty on closed dimensions "
                             "(authors: 100).",
     "mask_reconstruction_weight": "maskaae: weight of the reconstruction cost in the mask's "
-                                  "loss, per-example sum units (default 1000 / data size: "
-                                  "the authors' 1000 x per-pixel mean BCE).",
+                                  "loss, per-example sum units (default: images 1000 / "
+                                  "data size, the authors' 1000 x per-pixel mean BCE; "
+                                  "vectors 1).",
     "mask_poly_start": "maskaae: start value of c_poly, the weight of sum |mu (1 - mu)| "
                        "that drives each mask entry to 0 or 1 (default 2 / m).",
     "mask_poly_period": "maskaae: steps between doublings of c_poly (cap 2048). 0 = "
-                        "automatic: the doublings are spread over the run so the cap is "
-                        "reached at its last step (the authors' proportions: period 4R over "
-                        "500k steps). Set it explicitly to keep the schedule when extending "
+                        "automatic: the doublings are spread over the run after "
+                        "--mask_poly_delay so the cap is reached at its last step (the "
+                        "authors: period 4R over 500k steps, no delay). Set it explicitly to keep the schedule when extending "
                         "a run with more --epochs.",
-    "mask_poly_delay": "maskaae: steps before c_poly's first doubling (default 0).",
+    "mask_poly_delay": "maskaae: steps before c_poly's first doubling (default: 60% of the "
+                       "run's steps, so the mask finds its dimensions before it is "
+                       "polarised; the authors: 0).",
     "mask_init_max": "maskaae: psi starts U(0, this) (mask mu = 1 - exp(-psi); authors: 5).",
+    "mask_psi_max": "maskaae: upper bound of psi, so open dimensions stay able to close "
+                    "(0 = none, as the authors).",
     "workdir": "Run directory: TensorBoard logs, checkpoints, config.json.",
     "export_dir": "SavedModel root (TF Serving layout <export_dir>/<name>/<version>); "
                   "empty = no export.",
