@@ -36,6 +36,10 @@ print(json.dumps({"diff": diff, "n": len(weights["default"]), "iters": iters}))
     # FlexAE: four players over three networks (auto-encoder, critic x2, prior, encoder).
     ("flexae", {"main": 3, "adversary_critic": 6, "adversary_prior": 3,
                 "adversary_encoder": 3}),
+    # MaskAAE (BatchNorm-free MLP nets): auto-encoder with the variance penalty on the
+    # all-reduced global batch mean, 2 critic steps, encoder and mask players (RMSProp).
+    ("maskaae", {"main": 3, "adversary_critic": 6, "adversary_encoder": 3,
+                 "adversary_mask": 3}),
 ])
 def test_mirrored_matches_single_device(tmp_path, model, iters):
   script = tmp_path / "mirror.py"
