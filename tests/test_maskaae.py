@@ -26,10 +26,10 @@ TINY = dict(dataset="synthetic", true_latent_dim=2, ambient_dim=8, num_examples=
             batch_size=32, learning_rate=1e-3, log_every_steps=50, num_image_samples=4, seed=0)
 EPOCHS = 30  # 8 steps an epoch: 240 steps.
 # Tuned for 240 steps (the model's defaults are for 100k+ steps): 2 critic steps, faster
-# critic, encoder and mask; a weak reconstruction pull on the mask (the default 1000 / D =
-# 125 kept all 6 dims open here); c_poly held at its start 2/m (the automatic schedule
-# doubles it every 15 steps here and freezes the mask at 0/1 before the adversarial term
-# has closed anything, as models.md measured at CPU scale).
+# critic, encoder and mask; a weak reconstruction pull on the mask (seen here: weight 125 =
+# 1000 / D kept all 6 dims open, weights 1-5 closed at most the one dim that started lowest);
+# c_poly held at its start 2/m for the whole run (doubling every 15 steps from step 0 froze
+# the mask at 0/1 before the adversarial term had closed anything, as models.md measured).
 MASK_FLAGS = dict(critic_steps=2, critic_learning_rate=1e-3,
                   encoder_adversary_learning_rate=1e-3, mask_learning_rate=0.02,
                   mask_reconstruction_weight=0.1, mask_poly_period=100000)
