@@ -435,7 +435,7 @@ def _header(title: str, report: Dict[str, Any]) -> List[str]:
   data = f"`{cfg['dataset']}`"
   if cfg["dataset"] == "synthetic":
     data += (f" ({cfg['num_examples']} vectors in R^{cfg['ambient_dim']} on a "
-             f"{cfg['true_latent_dim']}-dimensional manifold)")
+             f"manifold of dimension n = {cfg['true_latent_dim']})")
   extra = "".join(f"; {flag} `{cfg[key]}`" for key, flag in (
       ("wae_flags", "WAE flags"), ("maskaae_flags", "MaskAAE flags")) if cfg[key])
   return [
@@ -500,7 +500,7 @@ def _png(fig) -> bytes:
 def _series(rows, model, key):
   picked = sorted((r["m"], r[key]) for r in rows if r["model"] == model)
   return ([m for m, _ in picked],
-          [v if isinstance(v, (int, float)) and v is not None else np.nan for _, v in picked])
+          [v if isinstance(v, (int, float)) else np.nan for _, v in picked])  # None: nan.
 
 
 # ------------------------------------------------------------------- 1. the sweep
