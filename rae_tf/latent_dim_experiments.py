@@ -12,9 +12,12 @@
   Table 2): `<out>.json` and `<out>.md`.
 
 Every (model, m) run trains in `<work_root>/runs/<model>_m<m>_<hash>`, the hash naming
-its full TrainConfig, so re-running a command resumes (finished runs and their
-evaluations are reused, see experiments.train_and_evaluate) and the three experiments
-share runs when their settings agree. MaskAAE runs record the mask at every epoch end in
+its TrainConfig (the fields that differ from TrainConfig's defaults), so re-running a
+command resumes (finished runs and their evaluations are reused, see
+experiments.train_and_evaluate) and the three experiments share runs when their settings
+agree. The hash names the flags, not the code: after a model's registered defaults change
+(rae_tf.models.zoo), use a new work root, or the old runs are reused. Each report row
+records the run's resolved hparams. MaskAAE runs record the mask at every epoch end in
 `<run>/mask_history.json` (see `recording_mask_history`).
 
 Importing this module does not import TensorFlow (the scripts check their flags first).
@@ -408,6 +411,7 @@ def _run_all(config: LatentDimConfig, name: str, verbose: Optional[int],
            "checkpoint": outcome.checkpoint,
            "train_seconds": round(outcome.train_seconds, 1),
            "eval_seconds": round(outcome.eval_seconds["trained"], 1),
+           "hparams": outcome.hparams,  # The model's defaults as resolved for this run.
            **{k: metrics.get(k) for k in _METRIC_KEYS}}
     if model == MASK_MODEL:
       epochs, history = mask_history(outcome.workdir)
