@@ -3,14 +3,17 @@
 TensorBoard logging is done here, from callbacks with an explicit step, not with
 `tf.summary` inside `train_step` (there the step is frozen at trace time).
 """
+import json
 import math
+import os
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Tuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from rae_tf import outputs
 from rae_tf.errors import TrainingDiverged
 from rae_tf.images import tile_images
 from rae_tf.viz import plots
@@ -121,10 +124,13 @@ class TensorBoardLogger(keras.callbacks.Callback):
     log_every_steps: how often to write per-step losses.
     num_samples: prior samples in the sample grid (fixed seeds 0..n-1, so grids are
       comparable across epochs).
+    mask_history_path: a model with a mask: the file `MaskHistoryRecorder` keeps (listed
+      before this callback), drawn as the mask over the whole run, resumes included.
   """
 
   def __init__(self, logdir: str, sample_x: np.ndarray, is_image: bool,
-               log_every_steps: int = 20, num_samples: int = 64):
+               log_every_steps: int = 20, num_samples: int = 64,
+               mask_history_path: Optional[str] = None):
     super().__init__()
     self.writer = tf.summary.create_file_writer(logdir)
     self.sample_x = sample_x
@@ -133,7 +139,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
     self.num_samples = num_samples
     self._last = (0, None)  # (batch count in epoch, logs) at the last write.
     self._epoch_start = time.time()
-    self._mask_history = []  # MaskAAE's mask at each epoch end of this process.
+    self.mask_history_path = mask_history_path
 
   def on_epoch_begin(self, epoch, logs=None):
     self._last = (0, None)
@@ -182,11 +188,11 @@ class TensorBoardLogger(keras.callbacks.Callback):
             codes, prior_z, f"step {step}")[None], step=step)
       mask = model.mask_values()
       if mask is not None:  # MaskAAE: m_A, the mask, and the mask over training so far.
-        self._mask_history.append(mask)
         tf.summary.scalar("mask/active_dims", int(np.sum(mask >= 0.1)), step=step)
         tf.summary.histogram("mask/values", mask, step=step)
+        _, history = read_mask_history(self.mask_history_path)
         tf.summary.image("mask/over_training", plots.mask_history_image(
-            np.stack(self._mask_history))[None], step=step)
+            history if len(history) else mask[None])[None], step=step)
     self.writer.flush()
 
 
@@ -262,3 +268,50 @@ class PlateauHalving(keras.callbacks.Callback):
     if int(self.wait.numpy()) >= self.patience:
       self.optimizer.learning_rate.assign(self.optimizer.learning_rate * self.factor)
       self.wait.assign(0)
+
+
+MASK_HISTORY_FILE = "mask_history.json"  # In a masked model's run directory.
+
+
+def read_mask_history(path: Optional[str]) -> Tuple[List[int], np.ndarray]:
+  """(epochs, [T, m] mask values) kept by `MaskHistoryRecorder`, in epoch order.
+
+  Args:
+    path: the history file (None or missing: nothing recorded).
+
+  Returns:
+    The recorded epochs (1-based) and their mask values; ([], empty array) when none.
+  """
+  try:
+    with open(path) as f:
+      by_epoch = {int(k): v for k, v in json.load(f).get("mask_by_epoch", {}).items()}
+  except (OSError, TypeError, ValueError):
+    return [], np.zeros((0, 0))
+  epochs = sorted(by_epoch)
+  return epochs, np.asarray([by_epoch[e] for e in epochs], np.float64)
+
+
+class MaskHistoryRecorder(keras.callbacks.Callback):
+  """Keeps a masked model's mask at every epoch end in a JSON file of the run.
+
+  The file ({"mask_by_epoch": {epoch: [mu_1..mu_m]}}) survives a resume (a resumed run
+  adds its epochs; a retrained epoch replaces its entry), so the mask over training
+  (TensorBoard's `mask/over_training`, the seed's Fig. 6) covers the whole run.
+
+  Args:
+    path: the history file, e.g. <workdir>/mask_history.json.
+  """
+
+  def __init__(self, path: str):
+    super().__init__()
+    self.path = path
+
+  def on_epoch_end(self, epoch, logs=None):
+    mask = self.model.mask_values()
+    if mask is None:
+      return
+    epochs, history = read_mask_history(self.path)
+    by_epoch = {e: list(map(float, h)) for e, h in zip(epochs, history)}
+    by_epoch[int(epoch) + 1] = [float(v) for v in mask]
+    outputs.atomic_write(self.path, json.dumps(
+        {"mask_by_epoch": {str(k): by_epoch[k] for k in sorted(by_epoch)}}))

@@ -18,11 +18,10 @@ experiments.train_and_evaluate) and the three experiments share runs when their 
 agree. The hash names the flags, not the code: after a model's registered defaults change
 (rae_tf.models.zoo), use a new work root, or the old runs are reused. Each report row
 records the run's resolved hparams. MaskAAE runs record the mask at every epoch end in
-`<run>/mask_history.json` (see `recording_mask_history`).
+`<run>/mask_history.json` (rae_tf.callbacks.MaskHistoryRecorder, part of every run).
 
 Importing this module does not import TensorFlow (the scripts check their flags first).
 """
-import contextlib
 import dataclasses
 import hashlib
 import io
@@ -30,7 +29,7 @@ import json
 import os
 import re
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -42,7 +41,6 @@ from rae_tf.errors import ConfigError
 
 WAE_MODELS = ("wae_mmd", "wae_gan")
 MASK_MODEL = "maskaae"
-MASK_HISTORY_FILE = "mask_history.json"  # In each MaskAAE run directory.
 MASK_THRESHOLD = 0.1  # mu_i >= 0.1: an active dimension (rae_tf.metrics.latent's rule).
 SYNTHETIC_DATASETS = ("synthetic", "synthetic_image")  # Known true dimension n.
 # TrainConfig fields the experiments set themselves or hold as their own shared fields:
@@ -319,16 +317,6 @@ def script_main(config_cls, run: Callable[..., Dict[str, Any]], argv, flag_value
 # ------------------------------------------------------------------- mask history
 
 
-def _read_mask_history(workdir: str) -> Dict[int, List[float]]:
-  """{epoch (1-based): mask values} recorded in a MaskAAE run directory ({} if none)."""
-  try:
-    with open(os.path.join(workdir, MASK_HISTORY_FILE)) as f:
-      saved = json.load(f)
-  except (OSError, ValueError):
-    return {}
-  return {int(k): v for k, v in saved.get("mask_by_epoch", {}).items()}
-
-
 def mask_history(workdir: str) -> Tuple[List[int], np.ndarray]:
   """(epochs, [T, m] mask values) recorded in a MaskAAE run, in epoch order.
 
@@ -338,46 +326,8 @@ def mask_history(workdir: str) -> Tuple[List[int], np.ndarray]:
   Returns:
     The recorded epochs (1-based) and their mask values; ([], empty) when none were.
   """
-  by_epoch = _read_mask_history(workdir)
-  epochs = sorted(by_epoch)
-  return epochs, np.asarray([by_epoch[e] for e in epochs], np.float64)
-
-
-@contextlib.contextmanager
-def recording_mask_history(workdir: str) -> Iterator[None]:
-  """While active, training.train records the mask at every epoch end of the run it
-  trains in `<workdir>/mask_history.json` ({"mask_by_epoch": {epoch: [mu_1..mu_m]}}).
-
-  training.train takes no extra Keras callbacks, so this temporarily replaces its
-  TensorBoard callback class (rae_tf.callbacks.TensorBoardLogger, which already reads the
-  mask at each epoch end) by a subclass that also writes the file, and restores it on
-  exit. Epochs already recorded stay (a resumed run adds the rest; a retrained epoch
-  overwrites its own entry).
-
-  Args:
-    workdir: the run directory (created by train() before the first epoch ends).
-  """
-  from rae_tf import callbacks as rae_callbacks  # pylint: disable=g-import-not-at-top
-  original = rae_callbacks.TensorBoardLogger
-  path = os.path.join(workdir, MASK_HISTORY_FILE)
-
-  class _MaskRecordingLogger(original):
-
-    def on_epoch_end(self, epoch, logs=None):
-      super().on_epoch_end(epoch, logs)
-      mask = self.model.mask_values()
-      if mask is None:
-        return
-      by_epoch = _read_mask_history(workdir)
-      by_epoch[int(epoch) + 1] = [float(v) for v in mask]
-      outputs.atomic_write(path, json.dumps(
-          {"mask_by_epoch": {str(k): by_epoch[k] for k in sorted(by_epoch)}}))
-
-  rae_callbacks.TensorBoardLogger = _MaskRecordingLogger
-  try:
-    yield
-  finally:
-    rae_callbacks.TensorBoardLogger = original
+  from rae_tf import callbacks  # pylint: disable=g-import-not-at-top
+  return callbacks.read_mask_history(os.path.join(workdir, callbacks.MASK_HISTORY_FILE))
 
 
 # ------------------------------------------------------------------- the runs
@@ -402,10 +352,7 @@ def _run_all(config: LatentDimConfig, name: str, verbose: Optional[int],
   for i, (model, m) in enumerate(plan, 1):
     tc = config.train_config(model, m)
     say(f"{name} {i}/{len(plan)}: {model}, m = {m}: {tc.epochs} epochs in {tc.workdir} ...")
-    recorder = (recording_mask_history(tc.workdir) if model == MASK_MODEL
-                else contextlib.nullcontext())
-    with recorder:
-      outcome = experiments.train_and_evaluate(tc, request, ("trained",), verbose=verbose)
+    outcome = experiments.train_and_evaluate(tc, request, ("trained",), verbose=verbose)
     metrics = outcome.metrics["trained"]
     row = {"model": model, "m": m, "epochs": outcome.epochs, "workdir": outcome.workdir,
            "checkpoint": outcome.checkpoint,
@@ -700,7 +647,7 @@ def run_mask_behaviour(config: MaskBehaviourConfig, command: Optional[str] = Non
                                  xlabel=f"epoch ({epochs[0]}..{epochs[-1]})")
       else:
         say(f"m = {m}: no mask history in {done[(MASK_MODEL, m)]['workdir']} (trained "
-            "without recording_mask_history): no mask figure")
+            "before rae_tf recorded masks): no mask figure")
       for model in config.models():
         codes = _test_codes(done[(model, m)]["workdir"], config.covariance_samples)
         cov = latent_metrics.latent_covariance(codes)

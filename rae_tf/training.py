@@ -305,8 +305,13 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
   if config.lr_drops:
     cbs.append(rae_callbacks.LearningRateDrops(config.parsed_lr_drops(),
                                                _base_rates(model, config)))
+  mask_path = None
+  if model.mask_values() is not None:  # Before the logger, which draws the file.
+    mask_path = os.path.join(config.workdir, rae_callbacks.MASK_HISTORY_FILE)
+    cbs.append(rae_callbacks.MaskHistoryRecorder(mask_path))
   cbs.append(rae_callbacks.TensorBoardLogger(logdir, sample_x, spec.is_image,
-                                             config.log_every_steps, config.num_image_samples))
+                                             config.log_every_steps, config.num_image_samples,
+                                             mask_history_path=mask_path))
   if plateau:
     cbs.append(plateau)  # Before the checkpoint, which holds its state.
   cbs.append(saver)

@@ -132,6 +132,15 @@ def test_tensorboard_shows_the_mask(maskaae_run):
     assert tag in tags, (tag, sorted(tags))
 
 
+def test_mask_history_file_covers_every_epoch(maskaae_run):
+  from rae_tf import callbacks as rae_callbacks  # pylint: disable=g-import-not-at-top
+  config, result, _, _ = maskaae_run
+  epochs, history = rae_callbacks.read_mask_history(
+      os.path.join(config.workdir, rae_callbacks.MASK_HISTORY_FILE))
+  assert epochs == list(range(1, config.epochs + 1))
+  np.testing.assert_allclose(history[-1], result.model.mask_values(), rtol=1e-6)
+
+
 # --------------------------------------------------------------------- masked codes, export
 
 EXPORT_CHECK = r"""
