@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from rae_tf import outputs
 from rae_tf.errors import TrainingDiverged
+from rae_tf.metrics.latent import MASK_THRESHOLD
 from rae_tf.images import tile_images
 from rae_tf.viz import plots
 
@@ -188,7 +189,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
             codes, prior_z, f"step {step}")[None], step=step)
       mask = model.mask_values()
       if mask is not None:  # MaskAAE: m_A, the mask, and the mask over training so far.
-        tf.summary.scalar("mask/active_dims", int(np.sum(mask >= 0.1)), step=step)
+        tf.summary.scalar("mask/active_dims", int(np.sum(mask >= MASK_THRESHOLD)), step=step)
         tf.summary.histogram("mask/values", mask, step=step)
         _, history = read_mask_history(self.mask_history_path)
         tf.summary.image("mask/over_training", plots.mask_history_image(

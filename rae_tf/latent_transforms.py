@@ -11,12 +11,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from rae_tf.metrics.latent import MASK_THRESHOLD
 from rae_tf.registry import Registry
 
 LATENT_TRANSFORMS: Registry = Registry("latent transform", "--model")
-
-# MaskAAE's rule: dimension i is active when mu_i >= 0.1 (rae_tf.metrics.latent agrees).
-ACTIVE_THRESHOLD = 0.1
 
 
 @LATENT_TRANSFORMS.register("identity")
@@ -87,7 +85,7 @@ class MaskLayer(keras.layers.Layer):
   def mask_values(self) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(self.mask()))
 
-  def active_dims(self, threshold: float = ACTIVE_THRESHOLD) -> int:
+  def active_dims(self, threshold: float = MASK_THRESHOLD) -> int:
     """m_A: entries with mu_i >= threshold."""
     return int(np.sum(self.mask_values() >= threshold))
 

@@ -17,6 +17,7 @@ from rae_tf import divergences
 from rae_tf import players as rae_players
 from rae_tf import sampling
 from rae_tf.errors import ConfigError
+from rae_tf.metrics.latent import MASK_THRESHOLD
 
 
 @dataclasses.dataclass
@@ -257,12 +258,17 @@ class LatentAdversary(Term):
     penalty = tf.reduce_mean(tf.square(norm - 1.0))
     return tf.reduce_mean(score_q) - tf.reduce_mean(score_p) + self.gp_weight * penalty
 
+  # critic_loss(q, p) = E[C(q)] - E[C(p)] + GP. True: the codes are the critic's "real"
+  # side p and the prior plays q (FlexAE); False: the codes play q (WAE-GAN, AAE, MaskAAE).
+  codes_are_real = False
+
   def _critic_step(self, state, i):
     """Critic update i on the step's (fixed) codes and fresh prior samples."""
-    z_q = tf.stop_gradient(state.fwd.z)
+    z_codes = tf.stop_gradient(state.fwd.z)
     seed = state.fwd.seed + tf.constant([1000 + 2 * i, 0], tf.int64)
-    z_p = tf.stop_gradient(state.model.sample_prior(tf.shape(z_q)[0], seed))
-    return self.critic_loss(z_q, z_p, seed + tf.constant([1, 0], tf.int64)), None
+    z_prior = tf.stop_gradient(state.model.sample_prior(tf.shape(z_codes)[0], seed))
+    q, p = (z_prior, z_codes) if self.codes_are_real else (z_codes, z_prior)
+    return self.critic_loss(q, p, seed + tf.constant([1, 0], tf.int64)), None
 
   def _encoder_step(self, state, _):
     """The encoder's own adversarial update, on codes of the updated encoder."""
@@ -309,6 +315,8 @@ class LearnedPriorAdversary(LatentAdversary):
     adam_beta_1, adam_beta_2: Adam betas of the three players (authors: 0, 0.9).
   """
 
+  codes_are_real = True
+
   def __init__(self, critic, coefficient=1.0, critic_steps=5, learning_rate=1e-4,
                generator_learning_rate=2e-4, encoder_learning_rate=1e-5, gp_weight=10.0,
                adam_beta_1=0.0, adam_beta_2=0.9, loss="wgan_gp", **kwargs):
@@ -340,13 +348,6 @@ class LearnedPriorAdversary(LatentAdversary):
   def encoder_loss(self, z_q):
     # The codes are the critic's "real" side: the encoder lowers their score.
     return tf.reduce_mean(self.critic(z_q, training=True))
-
-  def _critic_step(self, state, i):
-    z_data = tf.stop_gradient(state.fwd.z)
-    seed = state.fwd.seed + tf.constant([1000 + 2 * i, 0], tf.int64)
-    z_prior = tf.stop_gradient(state.model.sample_prior(tf.shape(z_data)[0], seed))
-    # critic_loss(q, p) = E[C(q)] - E[C(p)] + GP: the prior plays q, the codes play "real".
-    return self.critic_loss(z_prior, z_data, seed + tf.constant([1, 0], tf.int64)), None
 
   def _prior_step(self, state, _):
     seed = state.fwd.seed + tf.constant([3000, 0], tf.int64)
@@ -541,7 +542,7 @@ class MaskedLatentAdversary(LatentAdversary):
     polarise = tf.reduce_sum(tf.abs(mask * (1.0 - mask)))
     loss = (self.reconstruction_weight * reconstruction + tf.square(1.0 + wasserstein)
             + c_poly * polarise)
-    active = tf.reduce_sum(tf.cast(mask >= 0.1, tf.float32))
+    active = tf.reduce_sum(tf.cast(mask >= MASK_THRESHOLD, tf.float32))
     return loss, {f"{self.name}_mask": loss, "active_dims": active, "mask_poly": c_poly}
 
   def get_config(self):

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from rae_tf import latent_transforms
+from rae_tf.metrics.latent import MASK_THRESHOLD
 from rae_tf import networks
 from rae_tf import players as rae_players
 from rae_tf import priors
@@ -63,7 +64,7 @@ def maskaae_run(tmp_path_factory):
 def test_mask_closes_dimensions_the_data_does_not_have(maskaae_run):
   config, result, mask_before, _ = maskaae_run
   m = config.latent_dim
-  start = int(np.sum(mask_before >= latent_transforms.ACTIVE_THRESHOLD))
+  start = int(np.sum(mask_before >= MASK_THRESHOLD))
   end = result.model.latent_transform.active_dims()
   mask_after = result.model.mask_values()
   # Seen here: start 6 (mu 0.65..0.99), end 4 (two entries < 0.06); seeds 1 and 2 gave 5, 4.
@@ -74,7 +75,7 @@ def test_mask_closes_dimensions_the_data_does_not_have(maskaae_run):
   assert rec[-1] < 0.5 * rec[0], rec
   # The variance penalty makes the raw codes of closed dims (nearly) constant.
   raw = result.model.encode_distribution(_train_x(config))[0].numpy()
-  closed = mask_after < latent_transforms.ACTIVE_THRESHOLD
+  closed = mask_after < MASK_THRESHOLD
   assert raw[:, closed].std(0).max() < 0.2 * raw[:, ~closed].std(0).min(), raw.std(0)
 
 

@@ -224,6 +224,7 @@ def mask_history_image(history: np.ndarray, title: str = "mask over training",
   Returns:
     The rendered [H, W, 3] float32 image in [0, 1].
   """
+  from rae_tf.metrics.latent import MASK_THRESHOLD  # pylint: disable=g-import-not-at-top
   history = np.atleast_2d(np.asarray(history, np.float64))
   if history.ndim != 2:
     raise ConfigError(f"mask history: expected [T, m], got shape {history.shape}")
@@ -235,6 +236,6 @@ def mask_history_image(history: np.ndarray, title: str = "mask over training",
   fig.colorbar(image, ax=ax, label="mask mu")
   ax.set_xlabel(xlabel)
   ax.set_ylabel("latent dimension")
-  ax.set_title(f"{title} (m_A = {int(np.sum(history[-1] >= 0.1))})", fontsize=9)
+  ax.set_title(f"{title} (m_A = {int(np.sum(history[-1] >= MASK_THRESHOLD))})", fontsize=9)
   fig.tight_layout()
   return _save_figure(fig, path) if path else figure_to_array(fig)
