@@ -44,8 +44,8 @@ def test_unknown_dataset_lists_choices():
 
 
 def test_mnist10k_package_data():
-  assert os.path.isfile(os.path.join(data._DATA_FILES_DIR, "mnist10k.npz"))
-  assert os.path.isfile(os.path.join(data._DATA_FILES_DIR, "README.md"))
+  assert os.path.isfile(os.path.join(data.npz._DATA_FILES_DIR, "mnist10k.npz"))
+  assert os.path.isfile(os.path.join(data.npz._DATA_FILES_DIR, "README.md"))
 
 
 def test_mnist10k_spec_and_arrays():
