@@ -1,0 +1,167 @@
+"""FactorVAE, VAE-IOP, InjFlow and the +GMM recipes: their terms, critics, players, exports."""
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+from rae_tf import critic_terms
+from rae_tf import jacobian
+from rae_tf import players as rae_players
+from rae_tf import regularizers
+from rae_tf.errors import ConfigError
+
+
+def _forward(z, seed=(3, 5), **kw):
+  """A Forward carrying codes z (what the critic players read)."""
+  z = tf.constant(z, tf.float32)
+  return regularizers.Forward(x=z, z=z, z_mean=z, z_log_var=kw.get("z_log_var"), logits=z,
+                              prior_z=kw.get("prior_z", tf.zeros_like(z)),
+                              seed=tf.constant(seed, tf.int64), model=kw.get("model"))
+
+
+def _correlated_codes(n, seed=0):
+  """[n, 2] codes with corr(z_1, z_2) ~ 0.95: a large total correlation."""
+  rng = np.random.default_rng(seed)
+  a = rng.normal(size=(n, 1))
+  return np.concatenate([a, 0.95 * a + 0.3 * rng.normal(size=(n, 1))], 1).astype(np.float32)
+
+
+def _round_trip(layer, call):
+  """get_config -> from_config gives the same config and the same outputs."""
+  config = layer.get_config()
+  clone = type(layer).from_config(config)
+  assert clone.get_config() == config
+  out = call(layer)
+  clone_out = call(clone)  # Builds the clone's networks, then copy the weights over.
+  clone.set_weights(layer.get_weights())
+  np.testing.assert_allclose(call(clone), out, rtol=1e-6, atol=1e-6)
+  del clone_out
+  return clone
+
+
+# ---- FactorVAE's total correlation -----------------------------------------------------
+def test_permute_dims_permutes_each_column_independently():
+  z = tf.constant(np.arange(40, dtype=np.float32).reshape(10, 4))
+  seed = tf.constant([1, 2], tf.int64)
+  out = critic_terms.permute_dims(z, seed).numpy()
+  for j in range(4):
+    assert sorted(out[:, j]) == sorted(z.numpy()[:, j])
+  assert not np.array_equal(out[:, 0] // 4, out[:, 1] // 4)  # Rows broken apart.
+  np.testing.assert_array_equal(out, critic_terms.permute_dims(z, seed))
+  assert not np.array_equal(out, critic_terms.permute_dims(z, seed + [0, 1]))
+
+
+def test_tc_critic_learns_to_separate_codes_from_permuted_codes():
+  keras.utils.set_random_seed(0)
+  critic = critic_terms.build_ratio_critic(2, width=32, depth=2, name="d")
+  term = critic_terms.TotalCorrelation(critic, 10.0, learning_rate=3e-3, name="tc")
+  term.build_networks(2)
+  player, = term.players(model=None)
+  assert player.name == "tc_critic"
+  player.optimizer.build(player.variables())
+
+  @tf.function
+  def step(z, seed):
+    fwd = regularizers.Forward(x=z, z=z, z_mean=z, z_log_var=None, logits=z, prior_z=z,
+                               seed=seed, model=None)
+    return rae_players.play(player, rae_players.PlayState(z, seed, None, fwd), 1)
+
+  for i in range(300):
+    step(tf.constant(_correlated_codes(256, seed=i)), tf.constant([0, i], tf.int64))
+  assert int(player.optimizer.iterations) == 300
+  z = _correlated_codes(2000, seed=10_000)
+  shuffled = critic_terms.permute_dims(tf.constant(z), tf.constant([9, 9], tf.int64))
+  accuracy = 0.5 * (np.mean(term.log_ratio(z).numpy() > 0)
+                    + np.mean(term.log_ratio(shuffled).numpy() < 0))
+  assert accuracy > 0.7, accuracy
+  # E_q[T(z)] estimates TC = -1/2 log(1 - rho^2) ~ 1.1 nats for rho ~ 0.95.
+  assert 0.5 < float(term.compute(_forward(z))) < 2.0
+
+
+def test_tc_uses_first_half_against_permuted_second_half():
+  term = critic_terms.TotalCorrelation(critic_terms.build_ratio_critic(3, width=4, depth=1))
+  z = np.arange(24, dtype=np.float32).reshape(8, 3)
+  fwd = _forward(z)
+  codes, reference = term._critic_samples(rae_players.PlayState(z, fwd.seed, None, fwd), 0)
+  np.testing.assert_array_equal(codes, z[:4])
+  for j in range(3):
+    assert sorted(reference.numpy()[:, j]) == sorted(z[4:, j])
+
+
+def test_density_ratio_terms_round_trip():
+  z = tf.constant(_correlated_codes(6))
+  for cls, kw in ((critic_terms.TotalCorrelation, dict(critic_steps=2, learning_rate=2e-4,
+                                                       adam_beta_1=0.4, adam_beta_2=0.8)),
+                  (critic_terms.ImplicitOptimalPriorKL, dict(critic_steps=3,
+                                                             learning_rate=1e-3))):
+    critic = critic_terms.build_ratio_critic(2, width=8, depth=2, activation="tanh")
+    term = cls(critic, 35.0, name="t", **kw)
+    term.build_networks(2)
+    clone = _round_trip(term, lambda t: t.log_ratio(z))
+    assert (clone.coefficient, clone.critic_steps, clone.learning_rate) == (
+        35.0, kw["critic_steps"], kw["learning_rate"])
+    assert clone.in_autoencoder_loss and clone.has_players
+
+
+def test_iop_kl_is_gaussian_kl_minus_log_ratio():
+  critic = critic_terms.build_ratio_critic(2, width=8, depth=1)
+  term = critic_terms.ImplicitOptimalPriorKL(critic, 1.0)
+  mean = tf.constant([[0.5, -1.0], [0.0, 2.0]])
+  log_var = tf.constant([[0.1, -0.3], [0.0, 0.2]])
+  fwd = _forward(mean, z_log_var=log_var)
+  kl = 0.5 * np.sum(mean ** 2 + np.exp(log_var) - 1.0 - log_var, axis=1)
+  expected = np.mean(kl - term.log_ratio(mean).numpy())
+  assert float(term.compute(fwd)) == pytest.approx(expected, rel=1e-5)
+  with pytest.raises(ConfigError, match="Gaussian encoder"):
+    term.compute(_forward(mean))
+
+
+# ---- InjFlow's decoder-Jacobian term ---------------------------------------------------
+def _linear_decoder(m=3, d=5, seed=0):
+  w = np.random.default_rng(seed).normal(size=(m, d)).astype(np.float32)
+  return (lambda z: tf.matmul(z, w)), float(np.sum(w ** 2))
+
+
+def test_jacobian_frobenius_exact_for_a_linear_decoder():
+  decode, exact = _linear_decoder()
+  z = tf.random.stateless_normal([4, 3], seed=[1, 1])
+  np.testing.assert_allclose(jacobian.jacobian_frobenius_sq(decode, z, 0), [exact] * 4,
+                             rtol=1e-5)
+
+
+def test_jacobian_frobenius_random_projections_are_unbiased():
+  decode, exact = _linear_decoder()
+  z = tf.zeros([2000, 3])
+  est = jacobian.jacobian_frobenius_sq(decode, z, 4, seed=tf.constant([3, 4], tf.int64))
+  assert float(tf.reduce_mean(est)) == pytest.approx(exact, rel=0.05)
+  assert float(tf.math.reduce_std(est)) > 0  # Stochastic per example.
+
+
+def test_jacobian_term_gradient_reaches_decoder_weights():
+  keras.utils.set_random_seed(0)
+  decoder = keras.Sequential([keras.Input((3,)), keras.layers.Dense(8, activation="tanh"),
+                              keras.layers.Dense(5)])
+  term = jacobian.DecoderJacobianPenalty(1.0, form="frobenius", num_projections=0)
+  z = tf.random.stateless_normal([6, 3], seed=[2, 2])
+  with tf.GradientTape() as tape:
+    value = tf.reduce_mean(term.value(decoder, z, None))
+  kernels = [v for v in decoder.trainable_variables if "kernel" in v.path]
+  grads = tape.gradient(value, kernels)  # (The output bias does not move J.)
+  assert all(g is not None and float(tf.reduce_sum(tf.abs(g))) > 0 for g in grads)
+  # Shrinking the decoder's gain lowers ||J||_F^2.
+  for v in decoder.trainable_variables:
+    v.assign(0.5 * v)
+  assert float(tf.reduce_mean(term.value(decoder, z, None))) < float(value)
+
+
+def test_jacobian_log_form_and_round_trip():
+  decode, exact = _linear_decoder(m=3)
+  z = tf.zeros([2, 3])
+  term = jacobian.DecoderJacobianPenalty(0.5, form="log", num_projections=0, name="jac")
+  np.testing.assert_allclose(term.value(decode, z, None), [1.5 * np.log(exact / 3)] * 2,
+                             rtol=1e-5)
+  clone = jacobian.DecoderJacobianPenalty.from_config(term.get_config())
+  assert clone.get_config() == term.get_config()
+  np.testing.assert_allclose(clone.value(decode, z, None), term.value(decode, z, None))
+  with pytest.raises(ConfigError, match="form"):
+    jacobian.DecoderJacobianPenalty(form="det")
