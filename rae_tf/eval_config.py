@@ -1,7 +1,9 @@
 """EvalConfig (the flags of scripts/evaluate.py) and its checks, without TensorFlow.
 
 `rae_tf.evaluation` (which imports TensorFlow) re-exports EvalConfig and FEATURES; the
-script validates its flags here first, so bad input is answered at once.
+script validates its flags here first, so bad input is answered at once. The ex-post
+priors' kinds, files and fit options (scripts/fit_prior.py, `--prior=gmm|flow|vae`) are
+checked here too, for the same reason; `rae_tf.runs` re-exports the file names.
 """
 import dataclasses
 import os
@@ -11,12 +13,16 @@ from rae_tf import catalog
 from rae_tf.errors import ConfigError
 
 FEATURES = ("domain", "inception", "raw")
-PRIORS = ("trained", "gmm")
+# Ex-post priors fitted to a run's training codes (rae_tf.expost), one file each in the run.
+EXPOST_KINDS = ("gmm", "flow", "vae")
+EXPOST_FILES = {"gmm": "gmm_prior.npz", "flow": "flow_prior.npz", "vae": "vae_prior.npz"}
+PRIORS = ("trained",) + EXPOST_KINDS
 EMBEDDINGS = ("pca", "tsne")  # = rae_tf.viz.EMBEDDING_METHODS (tests/test_cli.py checks).
 # Samples per metric when --num_samples is not given (the papers' 10,000), capped at the
 # test split's size.
 DEFAULT_NUM_SAMPLES = 10000
-GMM_FILE = "gmm_prior.npz"  # = rae_tf.expost.GMM_FILE (tests/test_cli.py checks).
+GMM_FILE = EXPOST_FILES["gmm"]
+CONFIG_FILE = "config.json"  # A run's TrainConfig.
 INCEPTION_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
@@ -42,8 +48,8 @@ class EvalConfig:
     embedding: "pca" or "tsne" for the code scatter plot.
     attribute: the attribute of the manipulation figure: a class id for labelled data
       (default: the most frequent class), a CelebA attribute name (default "Smiling").
-    prior: "trained" (the model's own prior) or "gmm" (the ex-post GMM of
-      scripts/fit_prior.py, saved in the workdir).
+    prior: "trained" (the model's own prior), or an ex-post prior fitted by
+      scripts/fit_prior.py --expost=KIND and saved in the workdir: "gmm", "flow", "vae".
     figures: whether to write PNG figures.
   """
   workdir: Optional[str] = None
@@ -78,10 +84,12 @@ class EvalConfig:
       raise ConfigError(f"unknown --features={self.features!r}; choose one of: "
                         + ", ".join(FEATURES))
     if self.prior not in PRIORS:
-      raise ConfigError(f"unknown --prior={self.prior!r}; choose trained or gmm")
-    if self.prior == "gmm" and not self.workdir:
-      raise ConfigError("--prior=gmm needs --workdir (an exported *_gmm SavedModel already "
-                        "samples its GMM: pass it with --prior=trained)")
+      raise ConfigError(f"unknown --prior={self.prior!r}; choose one of: "
+                        + ", ".join(PRIORS))
+    if self.prior != "trained" and not self.workdir:
+      raise ConfigError(f"--prior={self.prior} needs --workdir (an exported "
+                        f"*_{self.prior} SavedModel already samples its prior: pass it with "
+                        "--prior=trained)")
     if self.prd_runs < 1:
       raise ConfigError(f"--prd_runs={self.prd_runs} must be >= 1")
     if self.embedding not in EMBEDDINGS:
@@ -94,7 +102,7 @@ def check_run_dir(workdir: str) -> str:
   """Returns <workdir>/config.json; ConfigError when workdir is not a training run."""
   if not os.path.isdir(workdir):
     raise ConfigError(f"--workdir={workdir} does not exist; pass a training run directory")
-  path = os.path.join(workdir, "config.json")
+  path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
     raise ConfigError(f"--workdir={workdir} has no config.json; pass the --workdir of a "
                       "finished scripts/train.py run")
@@ -108,20 +116,84 @@ def check_export_dir(path: str):
                       "directory such as saved_models/<name>/1")
 
 
+def check_expost_kind(kind: str, flag: str = "--expost") -> str:
+  """ConfigError unless `kind` is an ex-post prior kind."""
+  if kind not in EXPOST_KINDS:
+    raise ConfigError(f"unknown {flag}={kind!r}; choose one of: " + ", ".join(EXPOST_KINDS))
+  return kind
+
+
+def expost_file(workdir: str, kind: str) -> str:
+  """<workdir>/<the fit file of `kind`>."""
+  return os.path.join(workdir, EXPOST_FILES[check_expost_kind(kind)])
+
+
+def check_expost_file(workdir: str, kind: str):
+  """ConfigError unless scripts/fit_prior.py has saved the run's ex-post prior `kind`."""
+  path = expost_file(workdir, kind)
+  if not os.path.exists(path):
+    fix = "" if kind == "gmm" else f" --expost={kind}"
+    raise ConfigError(f"{path} not found: fit it first with scripts/fit_prior.py "
+                      f"--workdir={workdir}{fix}")
+
+
 def check_gmm_file(workdir: str):
   """ConfigError unless scripts/fit_prior.py has saved the run's GMM."""
-  path = os.path.join(workdir, GMM_FILE)
-  if not os.path.exists(path):
-    raise ConfigError(f"{path} not found: fit it first with scripts/fit_prior.py "
-                      f"--workdir={workdir}")
+  check_expost_file(workdir, "gmm")
+
+
+# The fit options of each ex-post kind and their defaults (flags of scripts/fit_prior.py).
+# gmm: the RAE paper's K = 10. flow: rae_tf.priors.ExpostFlowPrior (RealNVP) by maximum
+# likelihood. vae: Dai & Wipf's second stage (rae_tf.priors.SecondStageVAEPrior), 3 x FC1024
+# encoder and decoder as in their paper. Training runs `steps` Adam steps on minibatches of
+# `batch_size` codes and reports every `log_every` steps (0: never).
+EXPOST_OPTIONS = {
+    "gmm": {"components": 10},
+    "flow": {"steps": 3000, "learning_rate": 1e-3, "batch_size": 256, "couplings": 4,
+             "width": 128, "depth": 2, "log_every": 500},
+    "vae": {"steps": 3000, "learning_rate": 1e-4, "batch_size": 256, "width": 1024,
+            "depth": 3, "log_every": 500},
+}
+_POSITIVE_INTS = ("components", "steps", "batch_size", "couplings", "width", "depth")
+
+
+def expost_options(kind: str, **given) -> dict:
+  """The fit options of `kind`: its defaults, overridden by the non-None `given` ones.
+
+  Raises:
+    ConfigError: an unknown kind, an option `kind` does not take, or a bad value (the
+      message names the flag --<option> and the fix).
+  """
+  defaults = EXPOST_OPTIONS[check_expost_kind(kind)]
+  given = {k: v for k, v in given.items() if v is not None}
+  for name in sorted(set(given) - set(defaults)):
+    takers = [k for k in EXPOST_KINDS if name in EXPOST_OPTIONS[k]]
+    hint = (f"it applies to --expost={'|'.join(takers)}" if takers
+            else "it is not a fit option")
+    raise ConfigError(f"--{name} does not apply to --expost={kind} ({hint}); drop it. "
+                      f"--expost={kind} takes: "
+                      + ", ".join(f"--{k}" for k in defaults))
+  options = {**defaults, **given}
+  for name, value in options.items():
+    if name in _POSITIVE_INTS and (isinstance(value, bool) or int(value) != value
+                                   or value < 1):
+      raise ConfigError(f"--{name}={value} must be an integer >= 1 (default "
+                        f"{defaults[name]})")
+    if name == "learning_rate" and not 0 < value < 1:
+      raise ConfigError(f"--learning_rate={value} must be in (0, 1) (default "
+                        f"{defaults[name]})")
+    if name == "log_every" and (int(value) != value or value < 0):
+      raise ConfigError(f"--log_every={value} must be an integer >= 0 (0: no progress "
+                        "lines)")
+  return options
 
 
 def check_inputs(config: EvalConfig):
   """The files the flags name must exist: checked before anything slow is loaded."""
   if config.workdir:
     check_run_dir(config.workdir)
-    if config.prior == "gmm":
-      check_gmm_file(config.workdir)
+    if config.prior in EXPOST_KINDS:
+      check_expost_file(config.workdir, config.prior)
   else:
     check_export_dir(config.export_dir)
   catalog.check_dataset_file(config.dataset)

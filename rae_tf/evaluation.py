@@ -11,128 +11,27 @@ import dataclasses
 import json
 import os
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict
 
 import numpy as np
 import tensorflow as tf
 
 from rae_tf import data as rae_data
 from rae_tf import eval_config
+from rae_tf import expost
 from rae_tf import metrics
-from rae_tf.config import TrainConfig
+from rae_tf import runs
 from rae_tf.errors import ConfigError
 # EvalConfig lives in the light rae_tf.eval_config (no TensorFlow) for scripts/evaluate.py.
 from rae_tf.eval_config import EvalConfig  # pylint: disable=unused-import
 from rae_tf.eval_config import FEATURES  # pylint: disable=unused-import
-
-
-class Generator:
-  """The four operations evaluation needs, from a Keras model or a SavedModel."""
-
-  latent_dim: int
-  mask_values: Optional[np.ndarray] = None
-
-  def sample(self, seeds: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    raise NotImplementedError
-
-  def encode(self, x: np.ndarray) -> np.ndarray:
-    raise NotImplementedError
-
-  def decode(self, z: np.ndarray) -> np.ndarray:
-    raise NotImplementedError
-
-  def reconstruct(self, x: np.ndarray) -> np.ndarray:
-    raise NotImplementedError
-
-
-class KerasGenerator(Generator):
-  """A RegularizedAutoEncoder restored from a training run."""
-
-  def __init__(self, model):
-    self.model = model
-    self.latent_dim = model.latent_dim
-    self._sample = tf.function(model.sample_from_seeds, reduce_retracing=True)
-    self._encode = tf.function(model.encode, reduce_retracing=True)
-    self._decode = tf.function(model.decode, reduce_retracing=True)
-    self._reconstruct = tf.function(model.reconstruct, reduce_retracing=True)
-    mask_fn = getattr(model, "mask_values", None)
-    mask = mask_fn() if callable(mask_fn) else None  # None: a model without a mask.
-    self.mask_values = None if mask is None else np.asarray(mask)
-
-  def sample(self, seeds):
-    images, z = self._sample(tf.constant(seeds, tf.int64))
-    return images.numpy(), z.numpy()
-
-  def encode(self, x):
-    return self._encode(tf.constant(x)).numpy()
-
-  def decode(self, z):
-    return self._decode(tf.constant(z, tf.float32)).numpy()
-
-  def reconstruct(self, x):
-    return self._reconstruct(tf.constant(x)).numpy()
-
-
-class SavedModelGenerator(Generator):
-  """An exported SavedModel, through its serving signatures."""
-
-  def __init__(self, path: str):
-    eval_config.check_export_dir(path)
-    self.loaded = tf.saved_model.load(path)
-    sig = self.loaded.signatures
-    missing = {"serving_default", "encode", "decode", "reconstruct"} - set(sig)
-    if missing:
-      raise ConfigError(f"--export_dir={path} lacks signatures {sorted(missing)}; export it "
-                        "with rae_tf (scripts/train.py)")
-    self._sig = sig
-    self.key = [k for k in sig["decode"].structured_outputs][0]
-    self.latent_dim = int(sig["decode"].structured_input_signature[1]["latent"].shape[-1])
-
-  def sample(self, seeds):
-    out = self._sig["serving_default"](seed=tf.constant(seeds, tf.int64))
-    return out[self.key].numpy(), out["latent"].numpy()
-
-  def encode(self, x):
-    return self._sig["encode"](**{self.key: tf.constant(x)})["latent"].numpy()
-
-  def decode(self, z):
-    return self._sig["decode"](latent=tf.constant(z, tf.float32))[self.key].numpy()
-
-  def reconstruct(self, x):
-    return self._sig["reconstruct"](**{self.key: tf.constant(x)})[self.key].numpy()
-
-
-def load_run(workdir: str):
-  """(model, TrainConfig, epochs done, DataSource) of a run, from its latest checkpoint."""
-  from rae_tf import training  # pylint: disable=g-import-not-at-top (circular-free, lazy)
-  path = eval_config.check_run_dir(workdir)
-  with open(path) as f:
-    config = TrainConfig.from_dict(json.load(f)).replace(strategy="default", cpu_devices=0)
-  latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-  if latest is None:
-    raise ConfigError(f"--workdir={workdir} has no checkpoint yet; train at least one epoch")
-  source = rae_data.get_data_source(training.data_config(config))
-  model, _ = training.build_compiled_model(config, source.spec, tf.distribute.get_strategy())
-  epoch = tf.Variable(0, dtype=tf.int64)
-  status = training.make_checkpoint(model, epoch).restore(latest)
-  try:
-    status.assert_existing_objects_matched()
-  except AssertionError as e:
-    raise ConfigError(f"--workdir={workdir}: checkpoint {latest} does not match the model "
-                      f"this rae_tf version builds from its config.json ({str(e)[:120]}...); "
-                      "evaluate its SavedModel with --export_dir instead") from None
-  # The checkpoint may hold more than evaluation restores (e.g. the run's config): no
-  # "unrestored values" warnings for those.
-  status.expect_partial()
-  return model, config, int(epoch.numpy()), source
-
-
-def batched(fn, x, batch_size):
-  """fn over x in batches, outputs (or tuples of outputs) concatenated."""
-  outs = [fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-  if isinstance(outs[0], tuple):
-    return tuple(np.concatenate(parts) for parts in zip(*outs))
-  return np.concatenate(outs)
+from rae_tf.metrics import features as feats
+# Reading runs and SavedModels lives in rae_tf.runs; re-exported for existing callers.
+from rae_tf.runs import batched
+from rae_tf.runs import Generator  # pylint: disable=unused-import
+from rae_tf.runs import KerasGenerator
+from rae_tf.runs import load_run
+from rae_tf.runs import SavedModelGenerator
 
 
 def _say(msg):
@@ -152,7 +51,6 @@ def _features(config: EvalConfig, source, cache_dir: str):
   if not spec.is_image:
     raise ConfigError(f"--features={config.features} needs images; --dataset="
                       f"{spec.name} holds vectors: use --features=raw")
-  from rae_tf.metrics import features as feats  # pylint: disable=g-import-not-at-top
   if config.features == "inception":
     net = feats.InceptionFeatures(config.inception_weights)
     return (net.features, net.label, {"inception_weights": config.inception_weights},
@@ -177,13 +75,11 @@ def evaluate(config: EvalConfig) -> Dict[str, Any]:
   eval_config.check_inputs(config)
   if config.workdir:
     model, train_config, epochs, source = load_run(config.workdir)
-    if config.prior == "gmm":
-      from rae_tf import expost  # pylint: disable=g-import-not-at-top
-      model.prior = expost.load_gmm(os.path.join(config.workdir, expost.GMM_FILE))
+    if config.prior != "trained":
+      model.prior = expost.load_expost(config.workdir, config.prior)
     generator = KerasGenerator(model)
     if config.dataset or config.data_dir:  # Otherwise the run's own data, already loaded.
-      from rae_tf import training  # pylint: disable=g-import-not-at-top
-      source = rae_data.get_data_source(training.data_config(train_config.replace(
+      source = rae_data.get_data_source(runs.data_config(train_config.replace(
           dataset=config.dataset or train_config.dataset,
           data_dir=config.data_dir or train_config.data_dir)))
     out_dir = config.out_dir or os.path.join(
@@ -305,7 +201,7 @@ def _attribute_figure(out_dir, generator, source, x_train, test_codes, config):
   Rows: three test images without the attribute, then three with it; columns: alpha from
   -1.5 to 1.5 along the direction, the centre column (alpha = 0) the original.
   """
-  from rae_tf import viz  # pylint: disable=g-import-not-at-top
+  from rae_tf import viz  # pylint: disable=g-import-not-at-top (matplotlib is slow to load)
   train_mask, name = source.attribute_mask("train", config.attribute, limit=len(x_train))
   train_codes = batched(generator.encode, x_train, config.batch_size)
   direction = viz.attribute_direction(train_codes, train_mask, True)

@@ -297,3 +297,132 @@ class FlowPrior(keras.layers.Layer):
   def get_config(self):
     return {**super().get_config(), "latent_dim": self.latent_dim,
             "num_couplings": self.num_couplings, "width": self.width, "depth": self.depth}
+
+
+@keras.saving.register_keras_serializable(package="rae_tf")
+class ExpostFlowPrior(FlowPrior):
+  """A FlowPrior fitted ex post to a trained run's codes (rae_tf.expost, --expost=flow).
+
+  The flow models the standardised codes (z - loc) / scale, so its N(0, I) base starts near
+  their scale; `loc` and `scale` are fixed weights of the layer, so sampling un-standardises
+  inside it (and inside an exported signature). Fitted to encoded codes, which already went
+  through the model's latent transform: the model does not transform its draws again.
+
+  Args:
+    latent_dim: m (>= 2).
+    num_couplings, width, depth: as FlowPrior.
+  """
+
+  in_latent_space = True
+
+  def __init__(self, latent_dim: int, num_couplings: int = 4, width: int = 128,
+               depth: int = 2, **kwargs):
+    super().__init__(latent_dim, num_couplings, width, depth, **kwargs)
+    m = self.latent_dim
+    self.loc = self.add_weight(name="loc", shape=(m,), initializer="zeros", trainable=False)
+    self.scale = self.add_weight(name="scale", shape=(m,), initializer="ones",
+                                 trainable=False)
+
+  def set_standardization(self, loc, scale):
+    """The per-dimension mean [m] and standard deviation [m] of the codes."""
+    self.loc.assign(np.asarray(loc, np.float32))
+    self.scale.assign(np.asarray(scale, np.float32))
+
+  def distribution(self):
+    tfb = tfp.bijectors
+    # Chain applies its last bijector first: flow, then scale, then shift.
+    return tfd.TransformedDistribution(
+        super().distribution(), tfb.Chain([tfb.Shift(self.loc), tfb.Scale(self.scale)]))
+
+  def sample(self, local_batch, seed):
+    return self.loc + self.scale * super().sample(local_batch, seed)
+
+  def sample_from_seeds(self, seeds):
+    return self.loc + self.scale * super().sample_from_seeds(seeds)
+
+
+@keras.saving.register_keras_serializable(package="rae_tf")
+class SecondStageVAEPrior(keras.layers.Layer):
+  """Dai & Wipf's second-stage VAE (2-stage VAE, ICLR 2019) as an ex-post prior.
+
+  A VAE on the run's codes z (standardised by the fixed weights `loc`, `scale`): encoder
+  z -> (mean, log variance) of q(u|z), u in R^m; decoder u -> the mean of p(z|u), whose
+  variance gamma_z (a learned scalar, log-parameterised) is shared by all dimensions. The
+  loss per code is Dai & Wipf's ||z - dec(u)||^2 / (2 gamma) + (m/2) log gamma +
+  KL(q(u|z) || N(0, I)), in standardised coordinates (so gamma is relative to the codes'
+  variance): a learned gamma lets the second stage match the codes' density closely. Sampling: u ~ N(0, I) -> the decoder's mean (no decoder noise, as the paper),
+  un-standardised; core TF ops only, deterministic per seed. Fitted to encoded codes, so the
+  model does not transform its draws again (`in_latent_space`).
+
+  Args:
+    latent_dim: m (also the second stage's latent size, as the paper).
+    width, depth: each of encoder and decoder is `depth` ReLU layers of `width` units
+      (paper: 3 x 1024).
+  """
+
+  in_latent_space = True
+
+  def __init__(self, latent_dim: int, width: int = 1024, depth: int = 3, **kwargs):
+    super().__init__(**kwargs)
+    self.latent_dim, self.width, self.depth = int(latent_dim), int(width), int(depth)
+    m = self.latent_dim
+
+    def mlp(out_dim, name):
+      return keras.Sequential(
+          [keras.layers.Dense(self.width, activation="relu") for _ in range(self.depth)]
+          + [keras.layers.Dense(out_dim)], name=name)
+
+    self.encoder_net = mlp(2 * m, "encoder")
+    self.decoder_net = mlp(m, "decoder")
+    self.log_gamma = self.add_weight(name="log_gamma", shape=(), initializer="zeros")
+    self.loc = self.add_weight(name="loc", shape=(m,), initializer="zeros", trainable=False)
+    self.scale = self.add_weight(name="scale", shape=(m,), initializer="ones",
+                                 trainable=False)
+
+  def build(self, input_shape=None):
+    self.encoder_net.build((None, self.latent_dim))
+    self.decoder_net.build((None, self.latent_dim))
+    self.built = True
+
+  def set_standardization(self, loc, scale):
+    """The per-dimension mean [m] and standard deviation [m] of the codes."""
+    self.loc.assign(np.asarray(loc, np.float32))
+    self.scale.assign(np.asarray(scale, np.float32))
+
+  def encode(self, z):
+    """(mean, log variance) of q(u|z), each [B, m]."""
+    h = self.encoder_net((z - self.loc) / self.scale)
+    return tf.split(h, 2, axis=-1)
+
+  def decode(self, u):
+    """The mean of p(z|u) [B, m], in the codes' coordinates."""
+    return self.loc + self.scale * self.decoder_net(u)
+
+  def loss(self, z, seed):
+    """Dai & Wipf's negative ELBO per code (up to (m/2) log 2 pi), averaged over the batch.
+
+    Args:
+      z: [B, m] codes.
+      seed: [2] int stateless seed of the reparameterisation noise.
+    """
+    x = (z - self.loc) / self.scale
+    mean, log_var = tf.split(self.encoder_net(x), 2, axis=-1)
+    u = mean + tf.exp(0.5 * log_var) * tf.random.stateless_normal(tf.shape(mean), seed)
+    m = tf.cast(self.latent_dim, tf.float32)
+    squared = tf.reduce_sum(tf.square(x - self.decoder_net(u)), axis=-1)
+    reconstruction = squared / (2.0 * tf.exp(self.log_gamma)) + 0.5 * m * self.log_gamma
+    kl = 0.5 * tf.reduce_sum(tf.square(mean) + tf.exp(log_var) - 1.0 - log_var, axis=-1)
+    return tf.reduce_mean(reconstruction + kl)
+
+  def sample(self, local_batch, seed):
+    return self.decode(sampling.normal(local_batch, [self.latent_dim], seed))
+
+  def sample_from_seeds(self, seeds):
+    return self.decode(sampling.normal_from_seeds(seeds, self.latent_dim))
+
+  def call(self, seeds):
+    return self.sample_from_seeds(seeds)
+
+  def get_config(self):
+    return {**super().get_config(), "latent_dim": self.latent_dim, "width": self.width,
+            "depth": self.depth}

@@ -9,7 +9,6 @@ import time
 import warnings
 from typing import Any, Dict, Optional, Tuple
 
-import keras
 import tensorflow as tf
 
 from rae_tf import callbacks as rae_callbacks
@@ -19,7 +18,12 @@ from rae_tf import outputs
 from rae_tf import prior_refinement
 from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError, TrainingDiverged
-from rae_tf.models import zoo
+# Building a run's model and checkpoint is shared with the code that reads runs back; the
+# names stay importable from here (training.build_compiled_model, ...).
+from rae_tf.runs import build_compiled_model
+from rae_tf.runs import CHECKPOINT_CONFIG_KEY as _CONFIG_KEY
+from rae_tf.runs import data_config
+from rae_tf.runs import make_checkpoint
 
 
 @dataclasses.dataclass
@@ -85,13 +89,6 @@ def worker_role(strategy) -> Tuple[bool, int]:
   return task_type == "chief" or (not has_chief and task_id == 0), task_id
 
 
-def data_config(config: TrainConfig) -> "rae_data.DataConfig":
-  return rae_data.DataConfig(name=config.dataset, data_dir=config.data_dir,
-                             true_latent_dim=config.true_latent_dim,
-                             ambient_dim=config.ambient_dim,
-                             num_examples=config.num_examples, seed=config.seed)
-
-
 def _changed_fields(old: Dict[str, Any], new: Dict[str, Any]) -> str:
   """'name: old -> new, ...' for fields that may not change when resuming ('' if none)."""
   changed = sorted(k for k in new if k not in TrainConfig.RESUMABLE_CHANGES
@@ -125,40 +122,6 @@ def check_outputs(config: TrainConfig):
   outputs.check_creatable_dir(config.workdir, "--workdir")
   if config.export_dir:
     rae_export.check_export_root(config.export_dir)  # The check export itself runs.
-
-
-def build_compiled_model(config: TrainConfig, spec, strategy):
-  """Builds the model, its networks and every optimizer inside the strategy scope.
-
-  Seeds every generator first (Python, NumPy, TensorFlow, Keras), so the initial weights
-  of every network are a function of --seed.
-  """
-  keras.utils.set_random_seed(config.seed)
-  with strategy.scope():
-    total_steps = config.epochs * (config.steps_per_epoch
-                                   or max(1, spec.num_train // config.batch_size))
-    model, hparams = zoo.build_model(config, spec.shape, spec.is_image, total_steps)
-    model.build_all()
-    if hparams["optimizer"] == "rmsprop":  # MaskAAE's authors.
-      optimizer = keras.optimizers.RMSprop(config.learning_rate, rho=0.9)
-    else:
-      optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.adam_beta_1)
-    model.compile(optimizer=optimizer)
-  return model, hparams
-
-
-# The run's configuration is stored inside every checkpoint under this name.
-_CONFIG_KEY = "run_config/.ATTRIBUTES/VARIABLE_VALUE"
-
-
-def make_checkpoint(model, epoch: tf.Variable, **extra) -> tf.train.Checkpoint:
-  """The run's checkpoint: model, every optimizer, the epoch counter and `extra` objects.
-
-  The main optimizer's `iterations` is the global step and the data position.
-  """
-  optimizers = {f"optimizer_{name}": opt for name, opt in model.extra_optimizers.items()}
-  return tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch,
-                             **optimizers, **extra)
 
 
 def _say(msg: str):
