@@ -426,3 +426,127 @@ class SecondStageVAEPrior(keras.layers.Layer):
   def get_config(self):
     return {**super().get_config(), "latent_dim": self.latent_dim, "width": self.width,
             "depth": self.depth}
+
+
+@PRIORS.register("vamp")
+@keras.saving.register_keras_serializable(package="rae_tf")
+class VampPrior(keras.layers.Layer):
+  """VampPrior (Tomczak & Welling 2018): p(z) = (1/K) sum_k q(z | u_k), K learned
+  pseudo-inputs u_k in data space, q the model's own diagonal Gaussian encoder posterior.
+
+  The pseudo-inputs are weights [K, *data_shape] trained with the auto-encoder (through
+  log p(z) in the Monte-Carlo KL, `rae_tf.regularizers.MonteCarloKL`). As in the authors'
+  code, for images they pass through a hardtanh to [0, 1] and start at N(0.05, 0.01^2)
+  (their load_data sets mean 0.05, std 0.01 when not initialising from training data;
+  their argparse default mean -0.05 is overwritten there, and would sit in hardtanh's flat
+  region, with no gradient). Vectors are not clipped.
+
+  The model gives the prior its encoder (`attach_model`, called by RegularizedAutoEncoder
+  when it is built); the reference is deliberately not tracked, so the encoder's variables
+  are not counted twice. The pseudo-inputs are encoded in inference mode (training=False):
+  batch-norm statistics of the encoder are never updated from pseudo-inputs, and the
+  prior used in training is the one served.
+
+  Sampling picks a component k uniformly per draw, then z ~ q(z | u_k); serving
+  (`sample_from_seeds`) does so per seed with stateless core-TF draws (no TFP) from the
+  K components, so the same seed always gives the same sample, whatever else is in the
+  request.
+
+  Args:
+    latent_dim: m.
+    data_shape: one example's shape (the pseudo-inputs' shape).
+    num_pseudo_inputs: K (authors: 500).
+    clip: hardtanh the pseudo-inputs to [0, 1] (images).
+    init_mean, init_std: the pseudo-inputs' normal initialisation (authors: 0.05, 0.01).
+  """
+
+  _SALT_COMPONENT = 1  # Keeps the component choice apart from the Gaussian noise.
+
+  def __init__(self, latent_dim: int, data_shape, num_pseudo_inputs: int = 500,
+               clip: bool = True, init_mean: float = 0.05, init_std: float = 0.01,
+               **kwargs):
+    super().__init__(**kwargs)
+    if num_pseudo_inputs < 1:
+      raise ConfigError(f"--num_pseudo_inputs={num_pseudo_inputs} must be >= 1")
+    self.latent_dim = int(latent_dim)
+    self.data_shape = tuple(int(d) for d in data_shape)
+    self.num_pseudo_inputs = int(num_pseudo_inputs)
+    self.clip = bool(clip)
+    self.init_mean, self.init_std = float(init_mean), float(init_std)
+    self.pseudo_inputs = self.add_weight(
+        name="pseudo_inputs", shape=(self.num_pseudo_inputs,) + self.data_shape,
+        initializer=keras.initializers.RandomNormal(self.init_mean, self.init_std))
+    object.__setattr__(self, "_model", None)  # Untracked: see attach_model.
+
+  def attach_model(self, model):
+    """Uses `model`'s encoder posterior for the mixture components (needs a diagonal
+    Gaussian posterior and the model's data shape)."""
+    if not getattr(model.posterior, "is_diagonal_gaussian", False):
+      raise ConfigError("the VampPrior needs a diagonal Gaussian encoder posterior")
+    if tuple(model.data_shape) != self.data_shape:
+      raise ConfigError(f"VampPrior pseudo-inputs {self.data_shape} do not match the data "
+                        f"{tuple(model.data_shape)}")
+    # object.__setattr__: Keras and tf.Module would track the model (and its encoder)
+    # as a child of the prior.
+    object.__setattr__(self, "_model", model)
+
+  def inputs(self):
+    """The pseudo-inputs u_k [K, *data_shape] as the encoder sees them."""
+    u = tf.convert_to_tensor(self.pseudo_inputs)
+    return tf.clip_by_value(u, 0.0, 1.0) if self.clip else u
+
+  def _posterior(self, u):
+    if self._model is None:
+      raise ConfigError("the VampPrior is not attached to a model (RegularizedAutoEncoder "
+                        "attaches it when built)")
+    return self._model.encode_distribution(u, training=False)
+
+  def components(self):
+    """(means, log_vars) [K, m] of the mixture components q(z | u_k)."""
+    return self._posterior(self.inputs())
+
+  def log_prob(self, z):
+    """log p(z) [batch] = logsumexp_k log N(z; mu_k, sigma_k^2) - log K."""
+    means, log_vars = self.components()
+    diff = z[:, None, :] - means[None]
+    log_normal = -0.5 * tf.reduce_sum(
+        np.log(2.0 * np.pi) + log_vars[None] + tf.square(diff) * tf.exp(-log_vars[None]),
+        axis=-1)
+    return tf.reduce_logsumexp(log_normal, axis=1) - np.log(float(self.num_pseudo_inputs))
+
+  def _component(self, unit):
+    """Component indices [n] for per-draw uniforms `unit` [n, 1]."""
+    return tf.minimum(tf.cast(tf.floor(unit[:, 0] * self.num_pseudo_inputs), tf.int32),
+                      self.num_pseudo_inputs - 1)
+
+  def sample(self, local_batch, seed):
+    """Training draw [local_batch, m]; the replica's slice of the global draw."""
+    seed = tf.cast(seed, tf.int64)
+    unit = sampling.uniform(local_batch, [1], seed + tf.constant([0, self._SALT_COMPONENT],
+                                                                 tf.int64))
+    eps = sampling.normal(local_batch, [self.latent_dim], seed)
+    # Encodes only the drawn pseudo-inputs (a batch, not all K, per training step).
+    mean, log_var = self._posterior(tf.gather(self.inputs(), self._component(unit)))
+    return mean + tf.exp(0.5 * log_var) * eps
+
+  def sample_from_seeds(self, seeds):
+    """[len(seeds), m], one deterministic draw per int64 seed (serving, core TF ops)."""
+    seeds = tf.cast(seeds, tf.int64)
+    unit = tf.map_fn(
+        lambda s: tf.random.stateless_uniform(
+            [1], seed=tf.stack([s, tf.constant(self._SALT_COMPONENT, tf.int64)])),
+        seeds, fn_output_signature=tf.float32)
+    eps = sampling.normal_from_seeds(seeds, self.latent_dim)
+    # All K components, then a gather: a seed's sample does not depend on the rest of the
+    # request (the encoder's batch blocking would change the last bits).
+    means, log_vars = self.components()
+    k = self._component(unit)
+    return tf.gather(means, k) + tf.exp(0.5 * tf.gather(log_vars, k)) * eps
+
+  def call(self, seeds):
+    return self.sample_from_seeds(seeds)
+
+  def get_config(self):
+    return {**super().get_config(), "latent_dim": self.latent_dim,
+            "data_shape": list(self.data_shape), "num_pseudo_inputs": self.num_pseudo_inputs,
+            "clip": self.clip, "init_mean": self.init_mean, "init_std": self.init_std}

@@ -35,6 +35,8 @@ class Forward:
     seed: the step's stateless seed base ([2] int64).
     model: the RegularizedAutoEncoder.
     z_raw: the encoder's code before the model's latent transform (== z without one).
+    log_q: log q(z_raw|x) [batch] of a stochastic posterior's draw (Gaussian, IAF), None
+      for a deterministic encoder.
   """
   x: tf.Tensor
   z: tf.Tensor
@@ -45,6 +47,7 @@ class Forward:
   seed: tf.Tensor
   model: Any
   z_raw: Optional[tf.Tensor] = None
+  log_q: Optional[tf.Tensor] = None
 
 
 @keras.saving.register_keras_serializable(package="rae_tf")
@@ -93,8 +96,38 @@ class KLDivergence(Term):
   def compute(self, fwd):
     if fwd.z_log_var is None:
       raise ConfigError("the KL term needs a Gaussian encoder (--encoder=gaussian)")
+    if not getattr(fwd.model.posterior, "is_diagonal_gaussian", True):
+      raise ConfigError("the closed-form KL needs a diagonal Gaussian posterior; use "
+                        "regularizers.MonteCarloKL (IAF posterior)")
     return tf.reduce_mean(
         divergences.kl_diagonal_gaussian_to_standard_normal(fwd.z_mean, fwd.z_log_var))
+
+
+def prior_log_prob(prior, z):
+  """log p(z) [batch] under a prior layer: its own `log_prob` (flow, VampPrior), else its
+  TFP distribution's (N(0, I), ex-post GMM)."""
+  log_prob = getattr(prior, "log_prob", None)
+  if log_prob is not None:
+    return log_prob(z)
+  return prior.distribution().log_prob(z)
+
+
+@keras.saving.register_keras_serializable(package="rae_tf")
+class MonteCarloKL(Term):
+  """KL(q(z|x) || p(z)) by one Monte-Carlo sample: batch mean of log q(z|x) - log p(z).
+
+  For posteriors or priors without a closed-form KL: an IAF posterior (VAE + IAF), a
+  VampPrior (a mixture of encoder posteriors), a flow prior. z is the step's posterior
+  draw before the model's latent transform (both densities live in that space); its
+  gradient reaches the encoder through the reparameterisation, the prior's parameters
+  (VampPrior's pseudo-inputs) through log p(z). Coefficient beta.
+  """
+
+  def compute(self, fwd):
+    if fwd.log_q is None:
+      raise ConfigError("the Monte-Carlo KL needs a stochastic posterior (Gaussian or IAF)")
+    z = fwd.z_raw if fwd.z_raw is not None else fwd.z
+    return tf.reduce_mean(fwd.log_q - prior_log_prob(fwd.model.prior, z))
 
 
 @keras.saving.register_keras_serializable(package="rae_tf")

@@ -1,7 +1,8 @@
 """RegularizedAutoEncoder: reconstruction cost + sum_k lambda_k * term_k, one train_step.
 
 Every model in the package (AE, VAE, beta-VAE, WAE-MMD, WAE-GAN, RAE-L2/GP/SN, ...) is this
-class with different parts: encoder kind, decoder likelihood, regularizer terms, prior.
+class with different parts: encoder posterior (deterministic, diagonal Gaussian, IAF),
+decoder likelihood, regularizer terms, prior.
 """
 import copy
 from typing import Dict
@@ -11,6 +12,7 @@ import tensorflow as tf
 
 from rae_tf import latent_transforms
 from rae_tf import players as rae_players
+from rae_tf import posteriors
 from rae_tf import sampling
 from rae_tf.regularizers import Forward, Term
 
@@ -31,24 +33,29 @@ class RegularizedAutoEncoder(keras.Model):
   """An auto-encoder trained on reconstruction + weighted latent regularizers.
 
   Args:
-    encoder: Keras model x -> [batch, m] (deterministic) or [batch, 2m] (Gaussian: mean and
-      log-variance).
+    encoder: Keras model x -> h [batch, posterior.encoder_output_dim(m)]: m (deterministic),
+      2m (Gaussian: mean and log-variance), 2m + context (IAF).
     decoder: Keras model z -> logits of the data's shape.
     likelihood: a `rae_tf.likelihoods.Likelihood` (reconstruction cost and decoded mean).
     prior: a prior layer (`rae_tf.priors`).
     terms: dict name -> `rae_tf.regularizers.Term`; the loss adds coefficient * term.
     latent_dim: m.
-    gaussian_encoder: whether the encoder is a reparameterised diagonal Gaussian.
+    gaussian_encoder: whether the encoder is a reparameterised diagonal Gaussian (used
+      only when `posterior` is None).
     seed: base seed of the stateless per-step noise.
     latent_transform: a layer applied once where a code enters the latent space: to the
       encoder's output and to every prior draw (`rae_tf.latent_transforms`; MaskAAE's
       mask). None = the identity. `encode`, `sample_from_seeds` and the regularizers see
       transformed codes; `decode` takes codes of the latent space as they are.
+    posterior: how the encoder's output becomes codes, samples and log q(z|x)
+      (`rae_tf.posteriors`). None = deterministic, or diagonal Gaussian with
+      `gaussian_encoder`. A prior that needs the encoder (`rae_tf.priors.VampPrior`) is
+      attached to the model here.
   """
 
   def __init__(self, encoder, decoder, likelihood, prior, terms: Dict[str, Term] = None, *,
                latent_dim: int, gaussian_encoder: bool = False, seed: int = 0,
-               latent_transform=None, **kwargs):
+               latent_transform=None, posterior=None, **kwargs):
     super().__init__(**kwargs)
     self.encoder = encoder
     self.decoder = decoder
@@ -57,7 +64,11 @@ class RegularizedAutoEncoder(keras.Model):
     self.term_names = list((terms or {}).keys())
     self.terms = list((terms or {}).values())
     self.latent_dim = int(latent_dim)
-    self.gaussian_encoder = bool(gaussian_encoder)
+    if posterior is None:
+      posterior = (posteriors.DiagonalGaussianPosterior(name="posterior") if gaussian_encoder
+                   else posteriors.DeterministicPosterior(name="posterior"))
+    self.posterior = posterior
+    self.gaussian_encoder = bool(posterior.stochastic)
     self.seed = int(seed)
     self.latent_transform = (latent_transform if latent_transform is not None
                              else latent_transforms.IdentityTransform(name="identity"))
@@ -65,19 +76,19 @@ class RegularizedAutoEncoder(keras.Model):
     self.trackers = {n: keras.metrics.Mean(name=n)
                      for n in ["loss", "reconstruction"] + self.term_names}
     self.players = []  # Set by compile: the auto-encoder, then every term's players.
+    attach = getattr(prior, "attach_model", None)
+    if attach is not None:  # The VampPrior's mixture components are encoder posteriors.
+      attach(self)
 
   # ---- parts -------------------------------------------------------------------------
   def encode_distribution(self, x, training=False):
-    """(mean, log_var or None) of q(z|x)."""
-    h = self.encoder(x, training=training)
-    if not self.gaussian_encoder:
-      return h, None
-    mean, log_var = tf.split(h, 2, axis=-1)
-    return mean, log_var
+    """(mean, log_var or None) of q(z|x) (of its base Gaussian for an IAF posterior)."""
+    return self.posterior.parameters(self.encoder(x, training=training))
 
   def encode(self, x, training=False):
-    """The latent code of x (the transformed mean for a Gaussian encoder)."""
-    return self.latent_transform(self.encode_distribution(x, training=training)[0])
+    """The latent code of x: the posterior's code (the mean for a Gaussian encoder; for
+    IAF the mean pushed through the flow), transformed."""
+    return self.latent_transform(self.posterior.code(self.encoder(x, training=training)))
 
   def decode(self, z, training=False):
     """The decoded mean (images in [0, 1])."""
@@ -117,8 +128,8 @@ class RegularizedAutoEncoder(keras.Model):
   def autoencoder_variables(self):
     """What the auto-encoder player trains: encoder, decoder, likelihood and, unless a
     player of its own trains it (a learned prior), the prior."""
-    variables = (self.encoder.trainable_variables + self.decoder.trainable_variables
-                 + self.likelihood.trainable_variables)
+    variables = (self.encoder.trainable_variables + self.posterior.trainable_variables
+                 + self.decoder.trainable_variables + self.likelihood.trainable_variables)
     for part in (self.prior, self.latent_transform):
       if getattr(part, "trained_by_autoencoder", True):
         variables += part.trainable_variables
@@ -178,17 +189,17 @@ class RegularizedAutoEncoder(keras.Model):
   def forward(self, x, seed, training=True):
     """The auto-encoder pass of one step (codes, reconstruction logits, prior draws)."""
     batch = tf.shape(x)[0]
-    z_mean, z_log_var = self.encode_distribution(x, training=training)
-    if z_log_var is None:
-      z_raw = z_mean
-    else:
+    h = self.encoder(x, training=training)
+    eps = None
+    if self.posterior.stochastic:
       eps = sampling.normal(batch, [self.latent_dim], seed + [_SALT_ENCODER_NOISE, 0])
-      z_raw = z_mean + tf.exp(0.5 * z_log_var) * eps
+    draw = self.posterior.draw(h, eps)
+    z_mean, z_log_var, z_raw = draw.mean, draw.log_var, draw.z
     z = self.latent_transform(z_raw)
     logits = self.decoder(z, training=training)
     prior_z = self.sample_prior(batch, seed + [_SALT_PRIOR, 0])
     return Forward(x=x, z=z, z_mean=z_mean, z_log_var=z_log_var, logits=logits,
-                   prior_z=prior_z, seed=seed, model=self, z_raw=z_raw)
+                   prior_z=prior_z, seed=seed, model=self, z_raw=z_raw, log_q=draw.log_q)
 
   def compute_losses(self, fwd: Forward):
     """Dict of unweighted scalar losses plus their weighted sum under "loss"."""
@@ -239,13 +250,14 @@ class RegularizedAutoEncoder(keras.Model):
         "terms": {n: ser(t) for n, t in zip(self.term_names, self.terms)},
         "latent_dim": self.latent_dim, "gaussian_encoder": self.gaussian_encoder,
         "seed": self.seed, "latent_transform": ser(self.latent_transform),
+        "posterior": ser(self.posterior),
     }
 
   @classmethod
   def from_config(cls, config):
     des = keras.saving.deserialize_keras_object
     config = copy.deepcopy(config)  # Keras deserialisation consumes nested dicts.
-    for key in ("encoder", "decoder", "likelihood", "prior", "latent_transform"):
+    for key in ("encoder", "decoder", "likelihood", "prior", "latent_transform", "posterior"):
       if config.get(key) is not None:
         config[key] = des(config[key])
     config["terms"] = {n: des(t) for n, t in config["terms"].items()}

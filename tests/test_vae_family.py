@@ -1,0 +1,221 @@
+"""The VAE family (issue 9): posteriors (Gaussian, IAF), the Monte-Carlo KL, the VampPrior,
+and the registered vae_* / two_stage_vae / info_vae models: they train, round-trip through
+get_config / from_config and export samplers."""
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+import keras
+
+from rae_tf import likelihoods
+from rae_tf import networks
+from rae_tf import posteriors
+from rae_tf import priors
+from rae_tf import regularizers
+from rae_tf.errors import ConfigError
+from rae_tf.models.rae import RegularizedAutoEncoder
+
+M = 4
+SHAPE = (12,)
+
+
+def _model(posterior=None, prior=None, terms=None, gaussian_encoder=True, seed=0):
+  """A tiny vector model built from parts (no recipe)."""
+  keras.utils.set_random_seed(seed)
+  if posterior is None:
+    posterior = (posteriors.DiagonalGaussianPosterior(name="posterior") if gaussian_encoder
+                 else posteriors.DeterministicPosterior(name="posterior"))
+  encoder = networks.build_encoder("mlp", SHAPE, posterior.encoder_output_dim(M), width=16,
+                                   depth=2)
+  decoder = networks.build_decoder("mlp", M, SHAPE, width=16, depth=2)
+  likelihood = likelihoods.GaussianLikelihood(image_output=False, name="likelihood")
+  prior = prior if prior is not None else priors.StandardNormalPrior(M, name="prior")
+  terms = terms if terms is not None else {"kl": regularizers.MonteCarloKL(1.0, name="kl")}
+  model = RegularizedAutoEncoder(encoder, decoder, likelihood, prior, terms, latent_dim=M,
+                                 posterior=posterior, seed=seed)
+  model.build_all()
+  return model
+
+
+def _x(n=16):
+  return tf.random.stateless_normal([n, SHAPE[0]], seed=[3, 4])
+
+
+def _same_config_and_outputs(model):
+  """get_config -> from_config: the same config, and with the weights the same outputs."""
+  config = model.get_config()
+  clone = RegularizedAutoEncoder.from_config(config)
+  clone.build_all()
+  assert clone.get_config() == config
+  assert len(clone.weights) == len(model.weights)
+  clone.set_weights(model.get_weights())
+  x, seeds = _x(), tf.constant([5, 6, 7], tf.int64)
+  np.testing.assert_array_equal(clone.encode(x), model.encode(x))
+  np.testing.assert_array_equal(clone.sample_from_seeds(seeds)[0],
+                                model.sample_from_seeds(seeds)[0])
+  seed = tf.constant([1, 2], tf.int64)
+  a = model.compute_losses(model.forward(x, seed, training=False))
+  b = clone.compute_losses(clone.forward(x, seed, training=False))
+  for key in a:
+    np.testing.assert_allclose(float(a[key]), float(b[key]), rtol=1e-6)
+  return clone
+
+
+# ---- posteriors ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("posterior", [
+    posteriors.DeterministicPosterior(name="posterior"),
+    posteriors.DiagonalGaussianPosterior(name="posterior"),
+    posteriors.IAFPosterior(M, num_steps=3, width=8, context_dim=5, forget_bias=2.0,
+                            name="posterior"),
+])
+def test_posterior_config_round_trip(posterior):
+  config = posterior.get_config()
+  clone = type(posterior).from_config(config)
+  assert clone.get_config() == config
+  assert clone.encoder_output_dim(M) == posterior.encoder_output_dim(M)
+
+
+def test_gaussian_log_q_is_the_normal_density():
+  posterior = posteriors.DiagonalGaussianPosterior()
+  h = tf.random.stateless_normal([6, 2 * M], seed=[1, 1])
+  eps = tf.random.stateless_normal([6, M], seed=[2, 2])
+  draw = posterior.draw(h, eps)
+  mean, log_var = tf.split(h, 2, axis=-1)
+  want = tfp.distributions.MultivariateNormalDiag(mean, tf.exp(0.5 * log_var)).log_prob(draw.z)
+  np.testing.assert_allclose(draw.log_q, want, rtol=1e-5, atol=1e-5)
+
+
+def test_iaf_is_autoregressive_and_log_q_matches_the_jacobian():
+  posterior = posteriors.IAFPosterior(M, num_steps=3, width=16, context_dim=6,
+                                      name="posterior")
+  h = tf.random.stateless_normal([5, posterior.encoder_output_dim(M)], seed=[1, 2])
+  posterior.draw(h, tf.zeros([5, M]))  # Builds the steps.
+  for step in posterior.steps:  # Non-trivial flows: random output layers.
+    step.out_kernel.assign(tf.random.stateless_normal(step.out_kernel.shape, [7, 7]) * 0.5)
+  eps = tf.random.stateless_normal([5, M], seed=[3, 4])
+  mean, log_var = posterior.parameters(h)
+  z0 = mean + tf.exp(0.5 * log_var) * eps
+  context = h[:, 2 * M:]
+  with tf.GradientTape() as tape:
+    tape.watch(z0)
+    z, _ = posterior.flow(z0, context)
+  jacobian = tape.batch_jacobian(z, z0).numpy()
+  # One step: output i depends on z_j, j before i, plus itself through the gate: lower
+  # triangular; a reversed second step makes the composition dense, so check step 0.
+  with tf.GradientTape() as tape:
+    tape.watch(z0)
+    shift, s = posterior.steps[0](z0, context)
+  upper = tape.batch_jacobian(tf.concat([shift, s], axis=-1), z0).numpy()
+  for i in range(M):
+    assert np.all(upper[:, i, i:] == 0) and np.all(upper[:, M + i, i:] == 0)
+  base = tfp.distributions.MultivariateNormalDiag(mean, tf.exp(0.5 * log_var)).log_prob(z0)
+  want = base.numpy() - np.linalg.slogdet(jacobian)[1]
+  draw = posterior.draw(h, eps)
+  np.testing.assert_allclose(draw.z, z, rtol=1e-6)
+  np.testing.assert_allclose(draw.log_q, want, rtol=1e-4, atol=1e-4)
+  # The serving code is the flow's image of the mean (eps = 0).
+  np.testing.assert_allclose(posterior.code(h), posterior.draw(h, tf.zeros([5, M])).z)
+
+
+def test_iaf_starts_near_the_identity_with_the_forget_bias():
+  posterior = posteriors.IAFPosterior(M, num_steps=2, width=8, forget_bias=50.0)
+  h = tf.random.stateless_normal([4, posterior.encoder_output_dim(M)], seed=[1, 2])
+  np.testing.assert_allclose(posterior.code(h), h[:, :M], atol=1e-6)
+
+
+def test_closed_form_kl_refuses_an_iaf_posterior():
+  model = _model(posteriors.IAFPosterior(M, num_steps=1, width=8, name="posterior"),
+                 terms={"kl": regularizers.KLDivergence(1.0, name="kl")})
+  with pytest.raises(ConfigError, match="MonteCarloKL"):
+    model.compute_losses(model.forward(_x(), tf.constant([0, 0], tf.int64)))
+
+
+def test_monte_carlo_kl_averages_to_the_closed_form():
+  model = _model(terms={"kl": regularizers.KLDivergence(1.0, name="kl"),
+                        "mc_kl": regularizers.MonteCarloKL(0.0, name="mc_kl")})
+  x = _x(4)
+  estimates = [float(model.compute_losses(model.forward(x, tf.constant([0, i], tf.int64)))[
+      "mc_kl"]) for i in range(400)]
+  exact = float(model.compute_losses(model.forward(x, tf.constant([0, 0], tf.int64)))["kl"])
+  assert abs(np.mean(estimates) - exact) < 4 * np.std(estimates) / np.sqrt(len(estimates))
+
+
+def test_iaf_model_round_trip_and_trains():
+  model = _model(posteriors.IAFPosterior(M, num_steps=2, width=16, name="posterior"))
+  # The flow trains with the auto-encoder.
+  names = {v.path for v in model.autoencoder_variables}
+  assert any("iaf_step_1" in n for n in names)
+  _same_config_and_outputs(model)
+
+
+# ---- VampPrior -----------------------------------------------------------------------
+
+
+def _vamp_model(k=7):
+  prior = priors.VampPrior(M, SHAPE, num_pseudo_inputs=k, clip=False, name="prior")
+  return _model(prior=prior)
+
+
+def test_vamp_prior_log_prob_is_the_mixture_of_encoder_posteriors():
+  model = _vamp_model()
+  prior = model.prior
+  means, log_vars = model.encode_distribution(prior.inputs())
+  mixture = tfp.distributions.MixtureSameFamily(
+      tfp.distributions.Categorical(logits=tf.zeros([7])),
+      tfp.distributions.MultivariateNormalDiag(means, tf.exp(0.5 * log_vars)))
+  z = tf.random.stateless_normal([9, M], seed=[5, 5])
+  np.testing.assert_allclose(prior.log_prob(z), mixture.log_prob(z), rtol=1e-5, atol=1e-5)
+  # The pseudo-inputs train with the auto-encoder; the encoder is not counted twice.
+  variables = model.autoencoder_variables
+  assert any("pseudo_inputs" in v.path for v in variables)
+  assert len({id(v) for v in variables}) == len(variables)
+  assert prior.trainable_variables == [prior.pseudo_inputs]
+
+
+def test_vamp_prior_samples_per_seed_from_its_components():
+  model = _vamp_model(k=3)
+  seeds = tf.constant([11, 12, 11, 13], tf.int64)
+  z = model.latent_from_seeds(seeds).numpy()
+  np.testing.assert_array_equal(z[0], z[2])  # Same seed, same draw (gathered components).
+  np.testing.assert_array_equal(z[:2], model.latent_from_seeds(seeds[:2]).numpy())
+  # Every draw is a component mean plus its scaled noise for some component k.
+  means, log_vars = model.prior.components()
+  eps = np.asarray(tf.random.stateless_normal([M], seed=[11, 0]))
+  candidates = means.numpy() + np.exp(0.5 * log_vars.numpy()) * eps
+  assert np.min(np.abs(candidates - z[0]).max(axis=1)) < 1e-6
+  train = model.prior.sample(5, tf.constant([1, 2], tf.int64))
+  assert train.shape == (5, M) and np.all(np.isfinite(train))
+
+
+def test_vamp_prior_clips_images_to_the_unit_interval_and_round_trips():
+  prior = priors.VampPrior(M, (4, 4, 1), num_pseudo_inputs=5, name="prior")
+  prior.pseudo_inputs.assign(tf.fill([5, 4, 4, 1], 2.0))
+  assert float(tf.reduce_max(prior.inputs())) == 1.0
+  clone = priors.VampPrior.from_config(prior.get_config())
+  assert clone.get_config() == prior.get_config()
+  with pytest.raises(ConfigError, match="not attached"):
+    clone.sample_from_seeds(tf.constant([1], tf.int64))
+
+
+def test_vamp_prior_needs_a_gaussian_posterior():
+  with pytest.raises(ConfigError, match="diagonal Gaussian"):
+    _model(posteriors.IAFPosterior(M, num_steps=1, width=8, name="posterior"),
+           prior=priors.VampPrior(M, SHAPE, num_pseudo_inputs=3, clip=False, name="prior"))
+
+
+def test_vamp_model_round_trip_and_trains():
+  model = _vamp_model()
+  _same_config_and_outputs(model)
+  model.compile(keras.optimizers.Adam(2e-3))
+  step = tf.function(model.train_step)
+  x = _x(32)
+  seed = tf.constant([0, 0], tf.int64)
+  first = float(model.compute_losses(model.forward(x, seed))["loss"])
+  before = model.prior.pseudo_inputs.numpy().copy()
+  for _ in range(60):
+    step(x)
+  last = float(model.compute_losses(model.forward(x, seed))["loss"])
+  assert last < first
+  assert not np.array_equal(before, model.prior.pseudo_inputs.numpy())
