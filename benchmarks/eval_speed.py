@@ -31,7 +31,7 @@ def main(argv):
   from rae_tf import training  # pylint: disable=g-import-not-at-top
   from rae_tf.config import TrainConfig  # pylint: disable=g-import-not-at-top
   tmp = tempfile.mkdtemp(prefix="rae_eval_bench_")
-  config = TrainConfig(model="rae_l2", dataset=f"npz:{os.path.abspath(FLAGS.npz)}",
+  config = TrainConfig.make(model="rae_l2", dataset=f"npz:{os.path.abspath(FLAGS.npz)}",
                        arch="dcgan", width=32, latent_dim=16, batch_size=100, epochs=1,
                        steps_per_epoch=FLAGS.train_steps, workdir=os.path.join(tmp, "run"),
                        export_dir="")

@@ -117,7 +117,7 @@ class QualityConfig:
     if model == "flexae":
       recipe.update(self.flexae_overrides())
       name = self.flexae_name()
-    return TrainConfig(model=model, dataset=f"npz:{os.path.abspath(self.npz)}",
+    return TrainConfig.make(model=model, dataset=f"npz:{os.path.abspath(self.npz)}",
                        arch="dcgan", width=32, latent_dim=16, batch_size=100,
                        epochs=self.epochs, seed=self.seed,
                        workdir=os.path.join(os.path.abspath(self.work_root), "runs", name),

@@ -40,7 +40,7 @@ def measure(model_name: str, width: int) -> dict:
   from rae_tf import training  # pylint: disable=g-import-not-at-top
   from rae_tf.config import TrainConfig  # pylint: disable=g-import-not-at-top
 
-  config = TrainConfig(model=model_name, dataset="mnist10k", arch=FLAGS.arch, width=width,
+  config = TrainConfig.make(model=model_name, dataset="mnist10k", arch=FLAGS.arch, width=width,
                        latent_dim=FLAGS.latent_dim, batch_size=FLAGS.batch_size,
                        workdir="unused", export_dir="")
   source = rae_data.get_data_source(training.data_config(config))

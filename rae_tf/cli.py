@@ -39,25 +39,56 @@ def _base_type(kind):
   return kind
 
 
+_DEFINERS = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string,
+             bool: flags.DEFINE_bool}
+
+
 def define_flags(config_cls, help_text: Dict[str, str], flag_values=flags.FLAGS):
   """Defines one typed absl flag per dataclass field, default from the dataclass.
 
+  A field whose metadata holds {"flags": {name: Param}} (TrainConfig.weights) is a group:
+  one flag per `rae_tf.model_params.Param`, default None (unset), help from the Param.
+
   Args:
     config_cls: a dataclass type.
-    help_text: field name -> help string; every field must have one.
+    help_text: field name -> help string; every plain field must have one.
     flag_values: where to define them.
   """
-  definers = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
-              str: flags.DEFINE_string, bool: flags.DEFINE_bool}
   for field in dataclasses.fields(config_cls):
-    definers[_base_type(field.type)](field.name, field.default, help_text[field.name],
-                                     flag_values=flag_values)
+    group = field.metadata.get("flags")
+    if group is not None:
+      for param in group.values():
+        _DEFINERS[param.kind](param.name, None, param.help, flag_values=flag_values)
+    else:
+      _DEFINERS[_base_type(field.type)](field.name, field.default, help_text[field.name],
+                                        flag_values=flag_values)
+
+
+def flag_values_given(config_cls, flag_values, only_present: bool = False
+                      ) -> Dict[str, object]:
+  """{name: value} of config_cls's flags (a group's flags flat, unset ones left out).
+
+  Args:
+    config_cls: the dataclass whose flags `define_flags` defined.
+    flag_values: parsed flags.
+    only_present: only the flags given on the command line / flagfile.
+  """
+  out = {}
+  for field in dataclasses.fields(config_cls):
+    group = field.metadata.get("flags")
+    for name in (group or (field.name,)):
+      if only_present and not flag_values[name].present:
+        continue
+      if group is None or flag_values[name].value is not None:
+        out[name] = flag_values[name].value
+  return out
 
 
 def config_from_flags(config_cls, flag_values=flags.FLAGS):
   """Builds the (frozen, validating) config dataclass from parsed flags."""
-  return config_cls(**{f.name: flag_values[f.name].value
-                       for f in dataclasses.fields(config_cls)})
+  values = flag_values_given(config_cls, flag_values)
+  make = getattr(config_cls, "make", None)  # Takes a group's flags flat (TrainConfig).
+  return make(**values) if make is not None else config_cls(**values)
 
 
 def error_exit(message: str):

@@ -3,9 +3,14 @@ import dataclasses
 import json
 from typing import Any, Dict, Optional, Tuple
 
+from rae_tf import model_params
 from rae_tf.errors import ConfigError
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+# Values that meant "the model's default" when these were top-level fields with defaults.
+_LEGACY_UNSET = {"mask_poly_period": 0, "mask_psi_max": 0.0, "mask_init_max": 5.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,21 +44,13 @@ class TrainConfig:
   strategy: str = "default"
   cpu_devices: int = 0
   deterministic: bool = False
-  # Objective parts (None = the model's default, see rae_tf.models.zoo).
+  # Objective parts. Part sizes here; the objective's weights and knobs (beta, reg_weight,
+  # critic rates, MaskAAE's schedule, ...) live in `weights`, declared in rae_tf.model_params.
   likelihood: Optional[str] = None
-  decoder_variance: Optional[float] = None
-  beta: Optional[float] = None
-  reg_weight: Optional[float] = None
-  mmd_kernel: Optional[str] = None
   prior_variance: float = 1.0
-  latent_l2: Optional[float] = None
-  decoder_l2: Optional[float] = None
-  gp_weight: Optional[float] = None
   critic_width: int = 512
   critic_depth: int = 4
-  critic_steps: Optional[int] = None
-  critic_learning_rate: Optional[float] = None
-  # Learned priors (flexae, flexae_flow) and the adversarial players' optimizers.
+  # Learned priors (flexae, flexae_flow).
   prior: Optional[str] = None
   prior_width: int = 512
   prior_depth: int = 4
@@ -61,20 +58,11 @@ class TrainConfig:
   prior_noise: str = "normal"
   flow_couplings: int = 4
   prior_refine_steps: int = 0
-  generator_learning_rate: Optional[float] = None
-  encoder_adversary_learning_rate: Optional[float] = None
-  adversary_beta_1: Optional[float] = None
-  adversary_beta_2: Optional[float] = None
-  optimizer: Optional[str] = None
-  # MaskAAE's mask (None / 0 = the model's default, scaled to the run).
-  mask_learning_rate: Optional[float] = None
-  mask_variance_weight: Optional[float] = None
-  mask_reconstruction_weight: Optional[float] = None
-  mask_poly_start: Optional[float] = None
-  mask_poly_period: int = 0
-  mask_poly_delay: Optional[int] = None
-  mask_init_max: float = 5.0
-  mask_psi_max: float = 0.0
+  # The model's weights set explicitly: sorted ((name, value), ...); unset = the recipe's
+  # default (rae_tf.models.zoo). Build with `TrainConfig.make(beta=0.5, ...)`, read with
+  # `weight("beta")`.
+  weights: Tuple[Tuple[str, Any], ...] = dataclasses.field(
+      default=(), metadata={"flags": model_params.PARAMS})  # One flag per Param.
   # Output.
   workdir: str = "runs/default"
   export_dir: Optional[str] = "saved_models"
@@ -84,6 +72,8 @@ class TrainConfig:
   checkpoint_every_steps: int = 0
 
   def __post_init__(self):
+    weights = self.weights.items() if isinstance(self.weights, dict) else self.weights
+    object.__setattr__(self, "weights", model_params.check_weights(weights))
     positive = ("latent_dim", "width", "depth", "epochs", "batch_size", "log_every_steps",
                 "critic_width", "critic_depth", "num_image_samples", "prior_width",
                 "prior_depth", "flow_couplings")
@@ -116,26 +106,6 @@ class TrainConfig:
     if self.prior_noise not in ("normal", "uniform"):
       raise ConfigError(f"unknown --prior_noise={self.prior_noise!r}; choose normal or "
                         "uniform")
-    for name in ("generator_learning_rate", "encoder_adversary_learning_rate",
-                 "critic_learning_rate"):
-      if getattr(self, name) is not None and getattr(self, name) <= 0:
-        raise ConfigError(f"--{name}={getattr(self, name)} must be > 0")
-    for name in ("adversary_beta_1", "adversary_beta_2"):
-      if getattr(self, name) is not None and not 0 <= getattr(self, name) < 1:
-        raise ConfigError(f"--{name}={getattr(self, name)} must be in [0, 1)")
-    if self.optimizer is not None and self.optimizer not in ("adam", "rmsprop"):
-      raise ConfigError(f"unknown --optimizer={self.optimizer!r}; choose adam or rmsprop")
-    for name in ("mask_learning_rate", "mask_poly_start", "mask_init_max"):
-      if getattr(self, name) is not None and getattr(self, name) <= 0:
-        raise ConfigError(f"--{name}={getattr(self, name)} must be > 0")
-    for name in ("mask_variance_weight", "mask_reconstruction_weight", "mask_poly_delay"):
-      if getattr(self, name) is not None and getattr(self, name) < 0:
-        raise ConfigError(f"--{name}={getattr(self, name)} must be >= 0")
-    if self.mask_psi_max < 0:
-      raise ConfigError(f"--mask_psi_max={self.mask_psi_max} must be >= 0 (0 = no bound)")
-    if self.mask_poly_period < 0:
-      raise ConfigError(f"--mask_poly_period={self.mask_poly_period} must be >= 0 "
-                        "(0 = automatic: c_poly reaches its cap at the run's last step)")
     if self.checkpoint_every_steps < 0:
       raise ConfigError(f"--checkpoint_every_steps={self.checkpoint_every_steps} must be "
                         ">= 0 (0 = a checkpoint at the end of every epoch only)")
@@ -147,7 +117,7 @@ class TrainConfig:
     from rae_tf import catalog  # pylint: disable=g-import-not-at-top
     for kind, name in (("model", self.model), ("architecture", self.arch),
                        ("dataset", self.dataset), ("likelihood", self.likelihood),
-                       ("MMD kernel", self.mmd_kernel), ("prior", self.prior)):
+                       ("MMD kernel", self.weight("mmd_kernel")), ("prior", self.prior)):
       catalog.check_name(kind, name)
 
   def parsed_lr_drops(self) -> Tuple[Tuple[int, float], ...]:
@@ -168,22 +138,47 @@ class TrainConfig:
                           "> 0")
     return tuple(sorted(drops))
 
+  def weight(self, name: str, default: Any = None) -> Any:
+    """The explicitly set value of model weight `name` (rae_tf.model_params), or default."""
+    return dict(self.weights).get(name, default)
+
+  @classmethod
+  def make(cls, **kwargs) -> "TrainConfig":
+    """A config from flat keywords: fields and model weights alike (beta=0.5, epochs=3)."""
+    return cls.from_dict(kwargs)
+
   def replace(self, **changes) -> "TrainConfig":
-    return dataclasses.replace(self, **changes)
+    """A copy with fields or model weights changed (a weight set to None is unset)."""
+    fields = {f.name for f in dataclasses.fields(self)}
+    weights = dict(self.weights)
+    for name in [n for n in changes if n not in fields]:
+      weights[name] = changes.pop(name)
+    return dataclasses.replace(self, weights=tuple(weights.items()), **changes)
 
   def to_dict(self) -> Dict[str, Any]:
-    return dataclasses.asdict(self)
+    """Flat: the fields, then each explicitly set weight under its own name."""
+    d = dataclasses.asdict(self)
+    d.pop("weights")
+    d.update(self.weights)
+    return d
 
   def to_json(self) -> str:
     return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
   @classmethod
   def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":
+    """From `to_dict`'s flat form (also the config.json of runs before weights were a
+    sub-config: their unset weights are None, or 0 / 5.0 for three mask knobs)."""
     known = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(d) - known
+    unknown = set(d) - known - set(model_params.PARAMS)
     if unknown:
       raise ConfigError(f"unknown config keys {sorted(unknown)}")
-    return cls(**d)
+    fields = {k: v for k, v in d.items() if k in known and k != "weights"}
+    weights = dict(d.get("weights", ()))
+    for name in set(d) - known:
+      if d[name] is not None and _LEGACY_UNSET.get(name, object()) != d[name]:
+        weights[name] = d[name]
+    return cls(weights=tuple(weights.items()), **fields)
 
   @property
   def run_name(self) -> str:

@@ -92,8 +92,7 @@ def parse_train_flags(text: str, flag: str = "--train_flags",
   if len(rest) > 1:
     raise ConfigError(f"{flag}: unexpected arguments {rest[1:]}; flags look like "
                       "--name=value")
-  given = {f.name: values[f.name].value for f in dataclasses.fields(TrainConfig)
-           if values[f.name].present}
+  given = cli.flag_values_given(TrainConfig, values, only_present=True)
   clash = sorted(set(given) & set(forbidden))
   if clash:
     raise ConfigError(f"{flag} may not set {', '.join('--' + c for c in clash)}: "
@@ -222,13 +221,14 @@ def train_and_evaluate(train_config: TrainConfig, request: EvalRequest,
 
   A finished run is not trained again (train() resumes and finds nothing left to do); an
   evaluation is reused from `<workdir>/experiment_eval_<prior>.json` when it was made for
-  the same checkpoint and the same request. "gmm" first fits the ex-post GMM
-  (expost.fit_gmm_for_run, `request.gmm_components` components, seed = the run's seed).
+  the same checkpoint and the same request. An ex-post prior ("gmm", "flow", "vae") is
+  first fitted (expost.fit_for_run with its default options, the GMM with
+  `request.gmm_components` components; seed = the run's seed).
 
   Args:
     train_config: the run.
     request: how to evaluate it.
-    priors: "trained" (the model's own prior) and/or "gmm".
+    priors: "trained" (the model's own prior) and/or ex-post priors "gmm", "flow", "vae".
     verbose: Keras progress output of training (see training.train).
 
   Returns:
@@ -269,10 +269,10 @@ def train_and_evaluate(train_config: TrainConfig, request: EvalRequest,
       metrics[prior], eval_seconds[prior] = cached["results"], 0.0
       continue
     t0 = time.time()
-    if prior == "gmm":
-      _say(f"{workdir}: fitting the ex-post GMM ({request.gmm_components} components) ...")
-      expost.fit_gmm_for_run(workdir, request.gmm_components, export_dir=None,
-                             seed=train_config.seed)
+    if prior != "trained":  # An ex-post prior: fitted to this checkpoint's codes first.
+      options = {"components": request.gmm_components} if prior == "gmm" else {}
+      _say(f"{workdir}: fitting the ex-post {prior} prior {options or ''}...")
+      expost.fit_for_run(workdir, prior, export_dir=None, seed=train_config.seed, **options)
     results = json_safe(evaluation.evaluate(request.eval_config(workdir, prior)))
     eval_seconds[prior] = time.time() - t0
     outputs.atomic_write(cache, json.dumps({"checkpoint": identity, "request": wanted,
@@ -431,7 +431,7 @@ class PriorCapacityConfig:
     shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(TrainConfig)
               if f.name in {g.name for g in dataclasses.fields(self)}
               and f.name not in ("dataset", "data_dir")}
-    return TrainConfig(**{**shared, **self.overrides(), "model": "flexae",
+    return TrainConfig.make(**{**shared, **self.overrides(), "model": "flexae",
                           "dataset": dataset, "prior_width": width, "prior_depth": depth,
                           "workdir": self.run_dir(index, width, depth), "export_dir": "",
                           "export_name": None})

@@ -200,7 +200,7 @@ class LatentDimConfig:
     the shared settings, then --wae_flags / --maskaae_flags."""
     shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(TrainConfig)
               if f.name in {g.name for g in dataclasses.fields(LatentDimConfig)}}
-    config = TrainConfig(**{**shared, **self.overrides(model), "model": model,
+    config = TrainConfig.make(**{**shared, **self.overrides(model), "model": model,
                             "latent_dim": latent_dim, "export_dir": "",
                             "export_name": None, "workdir": "placeholder"})
     # The fields that differ from TrainConfig's defaults name the run (a field added to

@@ -14,16 +14,21 @@ import tensorflow as tf
 from rae_tf import callbacks as rae_callbacks
 from rae_tf import data as rae_data
 from rae_tf import export as rae_export
+from rae_tf import expost
+from rae_tf import model_params
 from rae_tf import outputs
 from rae_tf import prior_refinement
 from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError, TrainingDiverged
+from rae_tf.models import zoo
 # Building a run's model and checkpoint is shared with the code that reads runs back; the
 # names stay importable from here (training.build_compiled_model, ...).
 from rae_tf.runs import build_compiled_model
 from rae_tf.runs import CHECKPOINT_CONFIG_KEY as _CONFIG_KEY
 from rae_tf.runs import data_config
 from rae_tf.runs import make_checkpoint
+
+EXPOST_RECORD = "expost.json"  # The recipe's ex-post fit: {"kind", "step", "path"}.
 
 
 @dataclasses.dataclass
@@ -90,10 +95,21 @@ def worker_role(strategy) -> Tuple[bool, int]:
 
 
 def _changed_fields(old: Dict[str, Any], new: Dict[str, Any]) -> str:
-  """'name: old -> new, ...' for fields that may not change when resuming ('' if none)."""
-  changed = sorted(k for k in new if k not in TrainConfig.RESUMABLE_CHANGES
-                   and k in old and old[k] != new[k])
-  return ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in changed)
+  """'name: old -> new, ...' for fields that may not change when resuming ('' if none).
+
+  Both sides are normalised through TrainConfig (a run written before the model weights
+  became a sub-config compares equal to the same flags now); a weight set on one side
+  only counts as changed (None on the other side).
+  """
+  try:
+    old = TrainConfig.from_dict(old).to_dict()
+  except (ConfigError, TypeError):
+    pass  # Written by another rae_tf version: compare what both have.
+  weights = set(model_params.PARAMS)
+  keys = {k for k in new if k in old or k in weights} | (set(old) & weights)
+  changed = sorted(k for k in keys if k not in TrainConfig.RESUMABLE_CHANGES
+                   and old.get(k) != new.get(k))
+  return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
 
 
 def check_workdir(config: TrainConfig):
@@ -312,6 +328,9 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
   export_path = None
   if config.export_dir:
     export_path = _export_once(model, config, spec, int(model.optimizer.iterations.numpy()))
+  kind = zoo.MODELS.get(config.model).expost
+  if kind and is_chief:  # One-command recipes: RAE + GMM, the 2-stage VAE.
+    _fit_expost_once(config, kind, int(model.optimizer.iterations.numpy()))
   if is_chief:
     _say(f"done: {int(epoch.numpy())} epochs in {config.workdir} (checkpoints/, "
          f"config.json); view: tensorboard --logdir {logdir}")
@@ -361,6 +380,24 @@ def _base_rates(model, config):
   """Every player's configured (undecayed) rate; a resumed optimizer holds a decayed one."""
   return {p.optimizer: (config.learning_rate if p.optimizer is model.optimizer
                         else p.learning_rate) for p in model.players}
+
+
+def _fit_expost_once(config: TrainConfig, kind: str, step: int):
+  """Fits the recipe's ex-post prior to the final codes (and exports <name>_<kind>),
+  unless this workdir already did for the same step (a re-run of a finished run)."""
+  record = os.path.join(config.workdir, EXPOST_RECORD)
+  if os.path.exists(record):
+    with open(record) as f:
+      last = json.load(f)
+    if last.get("step") == step and last.get("kind") == kind:
+      _say(f"ex-post {kind} prior of step {step} already fitted")
+      return
+  _say(f"fitting the ex-post {kind} prior to the training codes ...")
+  _, path = expost.fit_for_run(config.workdir, kind, export_dir=config.export_dir or None,
+                               seed=config.seed)
+  outputs.atomic_write(record, json.dumps({"kind": kind, "step": step, "path": path}))
+  if path:
+    _say(f"SavedModel sampling the ex-post {kind} prior: {path}")
 
 
 def _export_once(model, config: TrainConfig, spec, step: int) -> str:

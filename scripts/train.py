@@ -20,8 +20,7 @@ from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError
 
 HELP = {
-    "model": "Registered model: ae, vae, beta_vae, wae_mmd, wae_gan, aae, rae_l2, rae_gp, "
-             "rae_sn, flexae, flexae_flow, maskaae.",
+    "model": "Registered model: " + ", ".join(catalog.MODELS) + " (README: Models).",
     "latent_dim": "Latent dimension m.",
     "arch": "Network architecture: mlp (vectors or images), dcgan, infogan (images).",
     "width": "Base width: channels of the first conv (dcgan, infogan) or units per layer (mlp).",
@@ -37,8 +36,6 @@ HELP = {
     "batch_size": "Global batch size (split over replicas).",
     "learning_rate": "Learning rate of the auto-encoder's optimizer.",
     "adam_beta_1": "Adam beta_1 of the auto-encoder.",
-    "optimizer": "Optimizer of the auto-encoder and of the adversarial players: adam or "
-                 "rmsprop (default: the model's; maskaae: rmsprop, as its authors).",
     "lr_drops": "Step schedule EPOCH:FACTOR,...: divide every optimizer's learning rate by "
                 "FACTOR from EPOCH on, cumulatively (WAE: 30:2,50:5).",
     "plateau_patience": "If > 0: halve the auto-encoder's learning rate when the epoch loss "
@@ -57,19 +54,9 @@ HELP = {
                    "without GPUs); 0 = leave as is.",
     "likelihood": "Decoder likelihood: bernoulli, gaussian (fixed variance), mse, "
                   "gaussian_learned (default: the model's).",
-    "decoder_variance": "Variance of --likelihood=gaussian (WAE's 0.05*||x-y||^2 is 10).",
-    "beta": "KL weight of vae / beta_vae.",
-    "reg_weight": "lambda: weight of the divergence D_Z (MMD, adversarial critic; FlexAE: "
-                  "of the encoder's adversarial loss; flexae_flow: of the codes' NLL).",
-    "mmd_kernel": "MMD kernel of wae_mmd: imq or rbf.",
     "prior_variance": "sigma_z^2 used for the MMD kernel scale C = 2*m*sigma_z^2.",
-    "latent_l2": "RAE: weight of ||z||^2.",
-    "decoder_l2": "RAE-L2: weight of the decoder's L2 weight decay.",
-    "gp_weight": "RAE-GP: weight of the decoder gradient penalty.",
     "critic_width": "Units per layer of the latent critic (wae_gan, aae, flexae, maskaae).",
     "critic_depth": "Hidden layers of the latent critic.",
-    "critic_steps": "Critic updates per auto-encoder step.",
-    "critic_learning_rate": "Learning rate of the latent critic.",
     "prior": "Latent prior: standard_normal, learned (FlexAE: z = G(eps), trained by its own "
              "player) or flow (RealNVP, explicit density). Default: the model's.",
     "prior_width": "Units per layer of the learned prior's generator G (FlexAE authors: "
@@ -82,36 +69,6 @@ HELP = {
     "prior_refine_steps": "After training, fit the learned prior (critic + generator, or "
                           "the flow) to the final codes of the training set for this many "
                           "more steps, the auto-encoder frozen (0 = off). Cheap: no images.",
-    "generator_learning_rate": "Adam rate of the learned prior: FlexAE's generator "
-                               "(authors: 2e-4) or the flow's maximum-likelihood fit.",
-    "encoder_adversary_learning_rate": "Rate of the encoder's own adversarial update "
-                                       "(flexae, authors: 1e-5; aae and maskaae: 1e-4; with "
-                                       "--reg_weight it sets how hard the codes are pulled "
-                                       "to the prior).",
-    "adversary_beta_1": "Adam beta_1 of the critic, prior and encoder players (flexae "
-                        "authors: 0; aae: 0.5).",
-    "adversary_beta_2": "Adam beta_2 of those players (authors: 0.9).",
-    "mask_learning_rate": "maskaae: rate of the mask's player (default 5 x "
-                          "--learning_rate, as the authors).",
-    "mask_variance_weight": "maskaae: weight of the variance penalty on closed dimensions "
-                            "(authors: 100).",
-    "mask_reconstruction_weight": "maskaae: weight of the reconstruction cost in the mask's "
-                                  "loss, per-example sum units (default: images 1000 / "
-                                  "data size, the authors' 1000 x per-pixel mean BCE; "
-                                  "vectors 1).",
-    "mask_poly_start": "maskaae: start value of c_poly, the weight of sum |mu (1 - mu)| "
-                       "that drives each mask entry to 0 or 1 (default 2 / m).",
-    "mask_poly_period": "maskaae: steps between doublings of c_poly (cap 2048). 0 = "
-                        "automatic: the doublings are spread over the run after "
-                        "--mask_poly_delay so the cap is reached at its last step (the "
-                        "authors: period 4R over 500k steps, no delay). Set it explicitly to keep the schedule when extending "
-                        "a run with more --epochs.",
-    "mask_poly_delay": "maskaae: steps before c_poly's first doubling (default: 60% of the "
-                       "run's steps, so the mask finds its dimensions before it is "
-                       "polarised; the authors: 0).",
-    "mask_init_max": "maskaae: psi starts U(0, this) (mask mu = 1 - exp(-psi); authors: 5).",
-    "mask_psi_max": "maskaae: upper bound of psi, so open dimensions stay able to close "
-                    "(0 = none, as the authors).",
     "workdir": "Run directory: TensorBoard logs, checkpoints, config.json.",
     "export_dir": "SavedModel root (TF Serving layout <export_dir>/<name>/<version>); "
                   "empty = no export.",

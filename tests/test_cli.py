@@ -253,7 +253,7 @@ def test_start_up_filter_keeps_what_matters():
 def test_evaluate_num_samples_defaults_to_the_test_split(tmp_path, capsys):
   from rae_tf import evaluation, training  # pylint: disable=g-import-not-at-top,g-multiple-import
   from rae_tf.config import TrainConfig  # pylint: disable=g-import-not-at-top
-  config = TrainConfig(model="ae", dataset="synthetic", true_latent_dim=2, ambient_dim=6,
+  config = TrainConfig.make(model="ae", dataset="synthetic", true_latent_dim=2, ambient_dim=6,
                        num_examples=64, latent_dim=2, arch="mlp", width=8, depth=1,
                        batch_size=16, epochs=1, workdir=str(tmp_path / "run"),
                        export_dir="")

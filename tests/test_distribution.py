@@ -14,7 +14,7 @@ from rae_tf.config import TrainConfig
 training.configure_cpu_devices(2)
 weights = {}
 for strategy in ("default", "mirrored"):
-  config = TrainConfig(model=sys.argv[1], dataset="synthetic", true_latent_dim=3,
+  config = TrainConfig.make(model=sys.argv[1], dataset="synthetic", true_latent_dim=3,
                        ambient_dim=12, num_examples=96, latent_dim=4, arch="mlp", width=16,
                        depth=2, batch_size=32, epochs=1, critic_width=16, critic_depth=2,
                        critic_steps=2, prior_width=16, prior_depth=2, strategy=strategy, cpu_devices=2, seed=1,

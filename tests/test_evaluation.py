@@ -22,7 +22,7 @@ def run(tmp_path_factory):
   # reconstructions to be meaningful.
   keras.utils.set_random_seed(0)
   tmp = tmp_path_factory.mktemp("evalrun")
-  config = TrainConfig(model="rae_l2", dataset="mnist10k", arch="dcgan", width=8,
+  config = TrainConfig.make(model="rae_l2", dataset="mnist10k", arch="dcgan", width=8,
                        latent_dim=8, batch_size=50, epochs=2, steps_per_epoch=150,
                        learning_rate=2e-3, workdir=str(tmp / "run"),
                        export_dir=str(tmp / "exports"), export_name="tiny",
@@ -148,7 +148,7 @@ def test_tensorboard_gets_eval_scalars_and_images(run, evaluated):
 
 
 def test_vector_run_defaults_to_raw_features(tmp_path):
-  config = TrainConfig(model="wae_mmd", dataset="synthetic", true_latent_dim=2, ambient_dim=6,
+  config = TrainConfig.make(model="wae_mmd", dataset="synthetic", true_latent_dim=2, ambient_dim=6,
                        num_examples=300, latent_dim=3, arch="mlp", width=16, depth=1,
                        batch_size=50, epochs=1, workdir=str(tmp_path / "run"), export_dir="")
   training.train(config, verbose=0)

@@ -22,7 +22,7 @@ TINY = dict(dataset="synthetic", true_latent_dim=2, ambient_dim=8, num_examples=
 
 
 def _config(tmp_path, name="run", **kw):
-  return TrainConfig(**{**TINY, "model": "flexae", "workdir": str(tmp_path / name),
+  return TrainConfig.make(**{**TINY, "model": "flexae", "workdir": str(tmp_path / name),
                         "export_dir": str(tmp_path / "exports"), **kw})
 
 

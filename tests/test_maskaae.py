@@ -37,7 +37,7 @@ MASK_FLAGS = dict(critic_steps=2, critic_learning_rate=1e-3,
 
 
 def _config(tmp_path, name="run", model="maskaae", **kw):
-  return TrainConfig(**{**TINY, "model": model, "workdir": str(tmp_path / name),
+  return TrainConfig.make(**{**TINY, "model": model, "workdir": str(tmp_path / name),
                         "export_dir": str(tmp_path / "exports"), **kw})
 
 

@@ -17,7 +17,7 @@ def _tiny(model, **kw):
               batch_size=32, learning_rate=2e-3, critic_width=16, critic_depth=2,
               workdir="unused", seed=0)
   base.update(kw)
-  return TrainConfig(**base)
+  return TrainConfig.make(**base)
 
 
 def _fixed_batch(config):

@@ -16,7 +16,7 @@ import keras
 from rae_tf import training
 from rae_tf.config import TrainConfig
 strategy, workdir, exports, out = sys.argv[1:5]
-config = TrainConfig(model="wae_gan", dataset="synthetic", true_latent_dim=3, ambient_dim=12,
+config = TrainConfig.make(model="wae_gan", dataset="synthetic", true_latent_dim=3, ambient_dim=12,
                      num_examples=96, latent_dim=4, arch="mlp", width=16, depth=2,
                      batch_size=32, epochs=2, critic_width=16, critic_depth=2,
                      critic_steps=2, seed=1, strategy=strategy, workdir=workdir,

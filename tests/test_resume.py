@@ -28,7 +28,7 @@ TINY = dict(model="wae_gan", dataset="synthetic", true_latent_dim=2, ambient_dim
 
 
 def _config(tmp_path, name="run", **kw):
-  return TrainConfig(**{**TINY, "workdir": str(tmp_path / name), **kw})
+  return TrainConfig.make(**{**TINY, "workdir": str(tmp_path / name), **kw})
 
 
 def _checkpoint_values(workdir):

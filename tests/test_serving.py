@@ -29,7 +29,7 @@ CLIENT_SCRIPT = os.path.join(ROOT, "scripts", "sample_client.py")
 
 
 def _config(tmp_path):
-  return TrainConfig(model="rae_l2", dataset="synthetic_image", true_latent_dim=3,
+  return TrainConfig.make(model="rae_l2", dataset="synthetic_image", true_latent_dim=3,
                      num_examples=64, latent_dim=4, arch="dcgan", width=4, batch_size=16,
                      epochs=1, learning_rate=1e-3, workdir=str(tmp_path / "run"),
                      export_dir=str(tmp_path / "saved_models"), export_name="toy",

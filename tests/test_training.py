@@ -21,7 +21,7 @@ def _config(tmp_path, **kw):
               export_dir=str(tmp_path / "saved_models"), export_name="toy",
               log_every_steps=1, num_image_samples=4)
   base.update(kw)
-  return TrainConfig(**base)
+  return TrainConfig.make(**base)
 
 
 def _event_tags(logdir):
@@ -165,7 +165,7 @@ def test_lr_drops_schedule_and_resume(tmp_path):
 def test_lr_schedule_flags_are_validated():
   for bad in ("30", "x:2", "0:2", "30:-1"):
     with pytest.raises(ConfigError, match="--lr_drops"):
-      TrainConfig(lr_drops=bad)
+      TrainConfig.make(lr_drops=bad)
   with pytest.raises(ConfigError, match="alternative"):
-    TrainConfig(lr_drops="3:2", plateau_patience=2)
-  assert TrainConfig(lr_drops="50:5,30:2").parsed_lr_drops() == ((30, 2.0), (50, 5.0))
+    TrainConfig.make(lr_drops="3:2", plateau_patience=2)
+  assert TrainConfig.make(lr_drops="50:5,30:2").parsed_lr_drops() == ((30, 2.0), (50, 5.0))

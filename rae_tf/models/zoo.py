@@ -12,6 +12,7 @@ import numpy as np
 
 from rae_tf import latent_transforms
 from rae_tf import likelihoods
+from rae_tf import model_params
 from rae_tf import networks
 from rae_tf import priors
 from rae_tf import regularizers
@@ -30,14 +31,18 @@ class ModelRecipe:
     gaussian_encoder: reparameterised diagonal Gaussian encoder.
     likelihood: default likelihood for images (vectors fall back to "gaussian" if the
       default is bernoulli).
-    defaults: default values of the TrainConfig weight fields this model uses
-      (beta, reg_weight, mmd_kernel, latent_l2, decoder_l2, gp_weight, decoder_variance,
-      critic_steps, critic_learning_rate).
+    defaults: every weight this model reads (`rae_tf.model_params.PARAMS` names) with its
+      default; None = computed for the run (MaskAAE's schedule). An explicit weight the
+      recipe does not list is refused; `decoder_variance` and `optimizer`
+      (model_params.GENERIC) are accepted by every model.
     terms: builds {name: Term} from the resolved hparams and the config.
     spectral_norm: wrap encoder and decoder layers in spectral normalisation.
     prior: the default prior's name in `rae_tf.priors.PRIORS` (--prior overrides).
     latent_transform: the latent transform's name in
       `rae_tf.latent_transforms.LATENT_TRANSFORMS` (identity, or MaskAAE's mask).
+    expost: an ex-post prior (`rae_tf.expost` kind: "gmm", "flow", "vae") that training
+      fits to the final codes and exports as <name>_<kind> (RAE + GMM, 2-stage VAE), or
+      None.
   """
   description: str
   gaussian_encoder: bool
@@ -47,6 +52,7 @@ class ModelRecipe:
   spectral_norm: bool = False
   prior: str = "standard_normal"
   latent_transform: str = "identity"
+  expost: Optional[str] = None
 
 
 MODELS: Registry[ModelRecipe] = Registry("model", "--model")
@@ -195,16 +201,12 @@ MODELS.register("maskaae", ModelRecipe(
     gaussian_encoder=False, likelihood="bernoulli",
     defaults={"reg_weight": 1.0, "critic_steps": 5, "critic_learning_rate": 1e-4,
               "encoder_adversary_learning_rate": 1e-4, "optimizer": "rmsprop",
-              "mask_variance_weight": 100.0},
+              "mask_variance_weight": 100.0, "mask_init_max": 5.0,
+              # Automatic (scaled to the run by _resolve_mask_schedule) unless set.
+              "mask_learning_rate": None, "mask_reconstruction_weight": None,
+              "mask_poly_start": None, "mask_poly_period": None, "mask_poly_delay": None,
+              "mask_psi_max": None},
     terms=_maskaae, latent_transform="mask"))
-
-_WEIGHT_FIELDS = ("beta", "reg_weight", "mmd_kernel", "latent_l2", "decoder_l2", "gp_weight",
-                  "decoder_variance", "critic_steps", "critic_learning_rate",
-                  "generator_learning_rate", "encoder_adversary_learning_rate",
-                  "adversary_beta_1", "adversary_beta_2", "optimizer", "mask_learning_rate",
-                  "mask_variance_weight", "mask_reconstruction_weight", "mask_poly_start",
-                  "mask_poly_delay")
-_GENERIC_DEFAULTS = {"decoder_variance": 1.0, "optimizer": "adam"}
 
 # c_poly doublings of MaskAAE's automatic schedule: from 2/m to the cap 2048 takes
 # log2(1024 m) doublings; the authors spread them over their 500k steps (period 4R).
@@ -228,17 +230,18 @@ def resolve_hparams(config: TrainConfig, is_image: bool,
         "prior": config.prior or recipe.prior}
   if not is_image and hp["likelihood"] == "bernoulli" and config.likelihood is None:
     hp["likelihood"] = "gaussian"  # Unbounded vectors have no Bernoulli likelihood.
-  for field in _WEIGHT_FIELDS:
-    value = getattr(config, field)
-    if value is None:
-      value = recipe.defaults.get(field)
-    if value is None:
-      value = _GENERIC_DEFAULTS.get(field)
+  accepted = {**model_params.GENERIC, **recipe.defaults}
+  explicit = dict(config.weights)
+  foreign = sorted(set(explicit) - set(accepted))
+  if foreign:
+    raise ConfigError(
+        f"--{foreign[0]} is not a weight of --model={config.model} (its weights: "
+        f"{', '.join(sorted(recipe.defaults)) or 'none'}); remove it or pick the model "
+        "that reads it")
+  for name, default in accepted.items():
+    value = explicit.get(name, default)
     if value is not None:
-      hp[field] = value
-  for field in ("beta", "reg_weight", "latent_l2", "decoder_l2", "gp_weight"):
-    if field in hp and hp[field] < 0:
-      raise ConfigError(f"--{field}={hp[field]} must be >= 0")
+      hp[name] = value
   if recipe.latent_transform == "mask":
     _resolve_mask_schedule(hp, config, data_shape, is_image, total_steps)
   return hp
@@ -267,7 +270,7 @@ def _resolve_mask_schedule(hp, config, data_shape, is_image, total_steps):
                                         else 1.0)
   if "mask_poly_delay" not in hp:
     hp["mask_poly_delay"] = int(POLY_DELAY_FRACTION * (total_steps or 0))
-  period = config.mask_poly_period
+  period = hp.get("mask_poly_period")
   if not period:
     doublings = max(1, math.ceil(math.log2(POLY_CAP / hp["mask_poly_start"])))
     steps = max(1, (total_steps or 1) - hp["mask_poly_delay"])
@@ -303,8 +306,8 @@ def build_model(config: TrainConfig, data_shape: Tuple[int, ...], is_image: bool
   prior = build_prior(hp["prior"], config)
   transform_cls = latent_transforms.LATENT_TRANSFORMS.get(recipe.latent_transform)
   if transform_cls is latent_transforms.MaskLayer:
-    transform = transform_cls(config.latent_dim, init_max=config.mask_init_max,
-                              seed=config.seed, psi_max=config.mask_psi_max or None,
+    transform = transform_cls(config.latent_dim, init_max=hp["mask_init_max"],
+                              seed=config.seed, psi_max=hp.get("mask_psi_max"),
                               name="mask")
   else:
     transform = transform_cls(name=recipe.latent_transform)
