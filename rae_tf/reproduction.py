@@ -1,0 +1,1303 @@
+"""The quality benchmark (every registered model on the real data here) and the
+reproduction of the seed's Tables 1-5 / Figs. 2, 5, 6, 7, from train() and evaluate().
+
+* `run_quality(QualityConfig)` (benchmarks/quality.py): trains every registered model (or a
+  subset) on each data file with one shared net / latent size / batch / epochs / seed and
+  each model's own recipe, evaluates it with its own prior and its ex-post samplers (one
+  row each), and writes `<out>.md` / `<out>.json`: per data set a table ranked by
+  generation FID and sentences saying which rows beat which (FlexAE's and MaskAAE's losses
+  named), computed from the numbers.
+* `run_reproduction(ReproduceConfig)` (scripts/reproduce.py): one of the seed's tables or
+  figures at small (this 2-core CPU) or paper (GPU, tfds data, Inception FID) scale,
+  written beside the published numbers (rae_tf.seed_tables) with the gap, plus a PNG.
+  Tables 1, 3, 4 are quality-style runs of the models the table lists; Table 2 is
+  latent_dim_experiments.run_nac_table, Table 5 experiments.run_prior_capacity_sweep, Figs.
+  2/5 run_latent_dim_sweep and Figs. 6/7 run_mask_behaviour.
+
+Every run lives in `<work_root>/runs/<data>/<model>_<hash>` (the hash names its settings,
+except --epochs, so raising the epochs resumes) and its evaluations are cached there
+(experiments.train_and_evaluate): a killed benchmark resumes, a model added to the
+registry trains only that model, and Tables 1, 3 and 4 share the runs they have in common.
+A row whose model is not registered says "not registered"; a data set that is not here
+says so and the rest runs. Importing this module does not import TensorFlow.
+"""
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import re
+import shlex
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from rae_tf import catalog
+from rae_tf import experiments
+from rae_tf import outputs
+from rae_tf import seed_tables
+from rae_tf.config import TrainConfig
+from rae_tf.errors import ConfigError
+from rae_tf.errors import TrainingDiverged
+
+SCALES = ("small", "paper")
+EXPOST_MODES = ("recipe", "gmm", "none")
+# Names that mark the models the benchmark's sentences single out (their variants too).
+FOCUS_MODELS = ("flexae", "maskaae")
+# TrainConfig fields a benchmark sets itself: --model_flags may not change them.
+FIXED = ("model", "dataset", "data_dir", "workdir", "export_dir", "export_name", "arch",
+         "width", "latent_dim", "batch_size", "epochs", "steps_per_epoch", "seed",
+         "strategy", "cpu_devices")
+TIMING_FILE = "benchmark_train_seconds.json"  # In each run directory.
+SHARED_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "..", "shared", "data")
+
+
+def _say(msg: str):
+  print(f"[rae_tf] {msg}", flush=True)
+
+
+# ------------------------------------------------------------------- small pure helpers
+
+
+def parse_model_flags(text: str, flag: str = "--model_flags") -> Dict[str, str]:
+  """'flexae:--critic_width=256 --prior_width=256;maskaae:"--mask_psi_max=3"' ->
+  {"flexae": "--critic_width=256 --prior_width=256", "maskaae": "--mask_psi_max=3"}.
+
+  Items are separated by ';'; each is MODEL:FLAGS (scripts/train.py flags, shell syntax;
+  one pair of quotes around FLAGS is dropped). The flags themselves are checked by
+  `model_overrides`.
+  """
+  out: Dict[str, str] = {}
+  for item in (text or "").split(";"):
+    if not item.strip():
+      continue
+    model, sep, flags_text = item.partition(":")
+    model, flags_text = model.strip(), flags_text.strip()
+    if not sep or not re.fullmatch(r"[A-Za-z0-9_]+", model):
+      raise ConfigError(f"{flag}={text!r}: expected MODEL:FLAGS items separated by ';', "
+                        "e.g. flexae:\"--critic_width=256\"")
+    if len(flags_text) >= 2 and flags_text[0] == flags_text[-1] and flags_text[0] in "'\"":
+      flags_text = flags_text[1:-1]
+    if model in out:
+      raise ConfigError(f"{flag}: model {model} is named twice; put its flags in one item")
+    out[model] = flags_text
+  return out
+
+
+def model_overrides(model_flags: Dict[str, str], model: str,
+                    flag: str = "--model_flags") -> Dict[str, Any]:
+  """The TrainConfig overrides --model_flags gives `model` (ConfigError if bad)."""
+  return experiments.parse_train_flags(model_flags.get(model, ""), f"{flag} ({model})",
+                                       FIXED)
+
+
+def resolve_model(candidates: Sequence[str], registered: Sequence[str]) -> Optional[str]:
+  """The first of `candidates` that is registered, or None ("not registered")."""
+  for name in candidates:
+    if name in registered:
+      return name
+  return None
+
+
+def gap(measured, published):
+  """measured - published, element-wise for (a, b) cells; None where either is missing."""
+  if isinstance(published, (tuple, list)):
+    measured = measured if isinstance(measured, (tuple, list)) else (None,) * len(published)
+    return tuple(gap(m, p) for m, p in zip(measured, published))
+  if not isinstance(measured, (int, float)) or not isinstance(published, (int, float)):
+    return None
+  return float(measured) - float(published)
+
+
+def fmt_gap(value, digits: int = 2) -> str:
+  if value is None:
+    return "–"
+  return f"{value:+.{digits}f}"
+
+
+def _number(value) -> Optional[float]:
+  return float(value) if isinstance(value, (int, float)) and value == value else None
+
+
+def rank_rows(rows: Dict[str, Dict[str, Any]], key: str = "fid_generation"
+              ) -> List[str]:
+  """Row names by `key` ascending (lower FID is better); rows without a number last."""
+  with_value = sorted((n for n in rows if _number(rows[n].get(key)) is not None),
+                      key=lambda n: (rows[n][key], n))
+  return with_value + sorted(n for n in rows if n not in with_value)
+
+
+def ranking_sentences(rows: Dict[str, Dict[str, Any]],
+                      focus: Sequence[str] = FOCUS_MODELS) -> List[str]:
+  """Plain sentences on who beats whom by generation FID, from the numbers.
+
+  One sentence with the whole order, then one per row whose model belongs to a `focus`
+  family (flexae, flexae_flow, maskaae, ...): its rank and the rows that beat it, or that
+  it beats every other row; a focus family with no measured row says so.
+  """
+  order = [n for n in rank_rows(rows) if _number(rows[n].get("fid_generation")) is not None]
+  if not order:
+    return ["No row has a generation FID yet."]
+  out = ["Order by generation FID (lower is better): " + " < ".join(
+      f"{n} ({rows[n]['fid_generation']:.2f})" for n in order) + "."]
+  missing = [n for n in rows if n not in order]
+  if missing:
+    out.append("No generation FID (not measured): " + ", ".join(sorted(missing)) + ".")
+  for family in focus:
+    members = [n for n in order if rows[n].get("model", n).startswith(family)]
+    if not members:
+      out.append(f"{family}: no measured row.")
+      continue
+    for name in members:
+      rank = order.index(name) + 1
+      fid = rows[name]["fid_generation"]
+      better = [n for n in order[:rank - 1] if rows[n]["fid_generation"] < fid]
+      if not better:
+        out.append(f"{name} has the best generation FID ({fid:.2f}): it beats all "
+                   f"{len(order) - 1} other rows.")
+      else:
+        out.append(f"{name} ({fid:.2f}) ranks {rank} of {len(order)}: it loses to "
+                   + ", ".join(f"{n} ({rows[n]['fid_generation']:.2f})" for n in better)
+                   + (f"; it beats {len(order) - rank} row(s)" if rank < len(order)
+                      else "; it beats no row") + ".")
+  return out
+
+
+def run_workdir(work_root: str, data_key: str, config: TrainConfig) -> str:
+  """<work_root>/runs/<data_key>/<model>_<hash of the settings except the epochs>.
+
+  --epochs is left out so that raising it resumes the run (train() allows that change);
+  every other setting (including --model_flags) names a run of its own.
+  """
+  identity = {k: v for k, v in config.to_dict().items()
+              if k not in ("workdir", "epochs", "export_dir", "export_name")}
+  key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
+  return os.path.join(os.path.abspath(work_root), "runs", data_key,
+                      f"{config.model}_{key.hexdigest()[:10]}")
+
+
+def dataset_unavailable(dataset: str, data_dir: Optional[str] = None) -> Optional[str]:
+  """Why `dataset` cannot be used here (None when it can), without loading it.
+
+  npz:PATH needs the file; tensorflow-datasets sets must be prepared under --data_dir
+  (or $TFDS_DATA_DIR, ~/tensorflow_datasets): nothing here downloads at run time.
+  """
+  if dataset.startswith(catalog.NPZ_PREFIX):
+    path = os.path.expanduser(dataset[len(catalog.NPZ_PREFIX):])
+    return None if os.path.isfile(path) else f"{path} not found"
+  if dataset in ("mnist10k", "synthetic", "synthetic_image"):
+    return None  # Bundled or generated.
+  root = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser(
+      "~/tensorflow_datasets")
+  if os.path.isdir(os.path.join(root, dataset)):
+    return None
+  return (f"tensorflow-datasets {dataset} is not prepared in {root} (prepare it on a "
+          "machine with internet and pass --data_dir)")
+
+
+def _train_seconds(workdir: str, outcome) -> float:
+  """Total training time of a run over all invocations (kept in the run directory).
+
+  train_and_evaluate times one invocation; a resumed or already finished run would
+  otherwise report only the last part (or ~0 s of loading).
+  """
+  path = os.path.join(workdir, TIMING_FILE)
+  record = experiments._read_json(path) or {"epochs": 0, "seconds": 0.0}  # pylint: disable=protected-access
+  if outcome.epochs != record.get("epochs"):  # This invocation trained epochs.
+    record = {"epochs": outcome.epochs,
+              "seconds": float(record.get("seconds", 0.0)) + outcome.train_seconds}
+    outputs.atomic_write(path, json.dumps(record))
+  return float(record["seconds"])
+
+
+METRIC_KEYS = ("fid_generation", "fid_reconstruction", "improved_precision",
+               "improved_recall", "prd_f8_recall", "prd_f1_8_precision", "active_dims",
+               "latent_dim", "nac", "num_samples", "fid_label", "features")
+
+
+def sampler_name(model: str, prior: str, recipe_prior: str, gmm_components: int) -> str:
+  if prior == "trained":
+    return {"learned": "learned G(eps)", "flow": "RealNVP flow"}.get(
+        recipe_prior, "N(0, I)" if recipe_prior == "standard_normal" else recipe_prior)
+  if prior == "gmm":
+    return f"ex-post GMM-{gmm_components}"
+  return f"ex-post {prior}"
+
+
+# ------------------------------------------------------------------- measuring runs
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedRun:
+  """One training run and the samplers its rows use.
+
+  Attributes:
+    key: the run's name in the report (model, or model plus a variant label).
+    data_key: the data set's key.
+    train_config: the run (its workdir already under the work root).
+    priors: "trained" and/or ex-post kinds; one row each.
+    recipe_prior: the recipe's own prior (for the sampler column).
+  """
+  key: str
+  data_key: str
+  train_config: TrainConfig
+  priors: Tuple[str, ...]
+  recipe_prior: str = "standard_normal"
+
+
+def measure(run: PlannedRun, request: experiments.EvalRequest,
+            verbose: Optional[int] = None) -> Dict[str, Dict[str, Any]]:
+  """Trains (or resumes) and evaluates one run: {row name: row} (one row per prior).
+
+  A divergence is a row status, not the end of the benchmark: the other runs still run.
+  """
+  tc = run.train_config
+  base = {"model": tc.model, "run": run.key, "workdir": tc.workdir}
+  try:
+    outcome = experiments.train_and_evaluate(tc, request, run.priors, verbose=verbose)
+  except TrainingDiverged as e:
+    return {_row_name(run.key, p): {**base, "prior": p, "status": f"diverged: {e}"}
+            for p in run.priors}
+  seconds = _train_seconds(outcome.workdir, outcome)
+  rows = {}
+  for prior in run.priors:
+    m = outcome.metrics[prior]
+    rows[_row_name(run.key, prior)] = {
+        **base, "prior": prior, "status": "ok",
+        "sampler": sampler_name(tc.model, prior, run.recipe_prior, request.gmm_components),
+        "epochs": outcome.epochs, "checkpoint": outcome.checkpoint,
+        "train_minutes": seconds / 60.0,
+        "eval_seconds": outcome.eval_seconds.get(prior, 0.0),
+        "domain_classifier_test_accuracy": m.get("domain_classifier_test_accuracy"),
+        **{k: m.get(k) for k in METRIC_KEYS}}
+  return rows
+
+
+def _row_name(key: str, prior: str) -> str:
+  return key if prior == "trained" else f"{key}+{prior}"
+
+
+# ------------------------------------------------------------------- the quality benchmark
+
+SCALE_DEFAULTS = {
+    # Issue 10's CPU table: the dcgan width-32 net, 10 epochs, domain features.
+    "small": {"width": 32, "epochs": 10, "features": "domain"},
+    # GPU machines: the RAE paper's width-128 net and 100 epochs, Inception FID.
+    "paper": {"width": 128, "epochs": 100, "features": "inception"},
+}
+DEFAULT_NPZ = ",".join(os.path.normpath(os.path.join(SHARED_DATA, f))
+                       for f in ("fashion_mnist.npz", "mnist10k.npz"))
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityConfig:
+  """benchmarks/quality.py's flags.
+
+  Attributes:
+    models: comma-separated registered models; "" = every model registered at run time.
+    npz_files: comma-separated .npz data files (x_train, x_test, y_train, y_test); an
+      absent file is skipped with a message.
+    scale: "small" (dcgan width 32, 10 epochs, domain FID) or "paper" (width 128, 100
+      epochs, Inception FID from --inception_weights); --width / --epochs / --features
+      override the scale's value.
+    width, epochs, features: None = the scale's value.
+    steps_per_epoch: None = one pass over the training split (smoke runs set it).
+    latent_dim, batch_size, seed: shared by every run.
+    model_flags: per-model extra scripts/train.py flags, 'MODEL:FLAGS;MODEL:FLAGS'.
+    expost: "recipe": rows for the ex-post priors the recipes set (ModelRecipe.expost:
+      ae_gmm, rae_l2_gmm, ...); "gmm": also a "+gmm" row for every other model; "none":
+      only each model's own prior.
+    gmm_components: components of the ex-post GMM.
+    num_samples: samples per metric (None: min(10000, the test split)).
+    inception_weights: InceptionV3 notop weights file (features "inception").
+    prd_runs: PRD k-means runs.
+    work_root: runs (<work_root>/runs/<data>/<model>_<hash>) and the feature cache.
+    out: report path without extension (OUT.md, OUT.json).
+  """
+  models: str = ""
+  npz_files: str = DEFAULT_NPZ
+  scale: str = "small"
+  width: Optional[int] = None
+  epochs: Optional[int] = None
+  steps_per_epoch: Optional[int] = None
+  latent_dim: int = 16
+  batch_size: int = 100
+  seed: int = 0
+  model_flags: str = ""
+  expost: str = "recipe"
+  gmm_components: int = 10
+  num_samples: Optional[int] = None
+  features: Optional[str] = None
+  inception_weights: Optional[str] = None
+  prd_runs: int = 10
+  work_root: str = "runs/quality"
+  out: str = "benchmarks/RESULTS"
+
+  def __post_init__(self):
+    if self.scale not in SCALES:
+      raise ConfigError(f"--scale={self.scale!r}: choose one of {', '.join(SCALES)}")
+    if self.expost not in EXPOST_MODES:
+      raise ConfigError(f"--expost={self.expost!r}: choose one of {', '.join(EXPOST_MODES)}")
+    for name in ("width", "epochs", "steps_per_epoch", "num_samples"):
+      value = getattr(self, name)
+      if value is not None and value < 1:
+        raise ConfigError(f"--{name}={value} must be >= 1")
+    for name in ("latent_dim", "batch_size", "gmm_components", "prd_runs"):
+      if getattr(self, name) < 1:
+        raise ConfigError(f"--{name}={getattr(self, name)} must be >= 1")
+    if not self.work_root or not self.out:
+      raise ConfigError("--work_root and --out must name paths")
+    if self.out.endswith(os.sep) or os.path.isdir(self.out):
+      raise ConfigError(f"--out={self.out} is a directory; pass a path without extension, "
+                        "e.g. benchmarks/RESULTS")
+    if not self.npz_paths():
+      raise ConfigError("--npz_files names no file; pass comma-separated .npz paths")
+    for model in self.model_list():
+      if not re.fullmatch(r"[A-Za-z0-9_]+", model):
+        raise ConfigError(f"--models={self.models!r}: expected comma-separated model names")
+    flags_by_model = parse_model_flags(self.model_flags)
+    for model in flags_by_model:
+      model_overrides(flags_by_model, model)
+    self.request()
+
+  def model_list(self) -> Tuple[str, ...]:
+    return tuple(m.strip() for m in self.models.split(",") if m.strip())
+
+  def npz_paths(self) -> Tuple[str, ...]:
+    return tuple(p.strip() for p in self.npz_files.split(",") if p.strip())
+
+  def setting(self, name: str):
+    value = getattr(self, name)
+    return SCALE_DEFAULTS[self.scale][name] if value is None else value
+
+  def request(self) -> experiments.EvalRequest:
+    return experiments.EvalRequest(
+        num_samples=self.num_samples, features=self.setting("features"),
+        inception_weights=self.inception_weights,
+        cache_dir=os.path.join(os.path.abspath(self.work_root), "feature_cache"),
+        prd_runs=self.prd_runs, gmm_components=self.gmm_components)
+
+  def train_config(self, model: str, path: str) -> TrainConfig:
+    data_key = data_key_of(path)
+    config = TrainConfig.make(**{
+        **model_overrides(parse_model_flags(self.model_flags), model),
+        "model": model, "dataset": f"{catalog.NPZ_PREFIX}{os.path.abspath(path)}",
+        "arch": "dcgan", "width": self.setting("width"), "latent_dim": self.latent_dim,
+        "batch_size": self.batch_size, "epochs": self.setting("epochs"),
+        "steps_per_epoch": self.steps_per_epoch, "seed": self.seed, "export_dir": "",
+        "export_name": None, "workdir": "placeholder"})
+    return config.replace(workdir=run_workdir(self.work_root, data_key, config))
+
+  def to_dict(self) -> Dict[str, Any]:
+    return dataclasses.asdict(self)
+
+
+def data_key_of(path: str) -> str:
+  """'../shared/data/fashion_mnist.npz' -> 'fashion_mnist'."""
+  stem = os.path.splitext(os.path.basename(path))[0]
+  return re.sub(r"[^A-Za-z0-9_]+", "_", stem).strip("_") or "data"
+
+
+def check_npz(path: str, num_samples: Optional[int]):
+  """The npz must hold labelled images (domain FID) and at least num_samples test images."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  try:
+    with np.load(path, allow_pickle=False) as f:
+      names = set(f.files)
+      num_test = f["y_test"].shape[0] if "y_test" in names else 0
+  except (OSError, ValueError) as e:
+    raise ConfigError(f"--npz_files: {path} is not a readable .npz archive ({e})") from None
+  missing = {"x_train", "x_test", "y_train", "y_test"} - names
+  if missing:
+    raise ConfigError(f"--npz_files: {path} lacks {sorted(missing)}; the benchmark needs "
+                      "labelled images (x_train, x_test, y_train, y_test)")
+  if num_samples is not None and num_samples > num_test:
+    raise ConfigError(f"--num_samples={num_samples} exceeds the {num_test} test images of "
+                      f"{path}; lower it (or leave it unset)")
+
+
+def check_inputs(features: Optional[str], inception_weights: Optional[str],
+                 dirs: Sequence[Tuple[str, str]]):
+  """Inception weights (when asked for) and creatable output directories."""
+  if features == "inception" and (not inception_weights or
+                                  not os.path.isfile(inception_weights)):
+    raise ConfigError("Inception FID (--scale=paper or --features=inception) needs "
+                      "--inception_weights=PATH of an existing "
+                      "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 (see "
+                      "README, Evaluating); or use --features=domain")
+  for path, flag in dirs:
+    outputs.check_creatable_dir(path, flag)
+
+
+def plan_quality(config: QualityConfig, registered: Sequence[str],
+                 recipes: Dict[str, Any], paths: Sequence[str]) -> List[PlannedRun]:
+  """The runs of the benchmark: every (data file, model) with its samplers.
+
+  Args:
+    config: the benchmark.
+    registered: the registry's model names (zoo.MODELS.names()).
+    recipes: model name -> its ModelRecipe (for .expost and .prior).
+    paths: the data files present.
+  """
+  models = config.model_list() or tuple(registered)
+  unknown = [m for m in models if m not in registered]
+  if unknown:
+    raise ConfigError(f"--models: {', '.join(unknown)} not registered; registered: "
+                      f"{', '.join(registered)}")
+  extra = set(parse_model_flags(config.model_flags)) - set(models)
+  if extra:
+    raise ConfigError(f"--model_flags names {', '.join(sorted(extra))}, not among the "
+                      "benchmarked models")
+  plan = []
+  for path in paths:
+    for model in models:
+      recipe = recipes[model]
+      priors = ["trained"]
+      own = getattr(recipe, "expost", None)
+      if own and config.expost != "none":
+        priors.append(own)
+      if config.expost == "gmm" and "gmm" not in priors:
+        priors.append("gmm")
+      plan.append(PlannedRun(model, data_key_of(path), config.train_config(model, path),
+                             tuple(priors), getattr(recipe, "prior", "standard_normal")))
+  return plan
+
+
+def _quality_markdown(report: Dict[str, Any]) -> str:
+  cfg = report["config"]
+  lines = ["# Model quality: every registered model (issue 10)", "",
+           f"Date: {report['date']}  ",
+           f"Command: `{report['command']}`  " if report["command"]
+           else "Command: (library call)  ",
+           f"Scale {cfg['scale']}: dcgan width {report['settings']['width']}, m = "
+           f"{cfg['latent_dim']}, batch {cfg['batch_size']}, {report['settings']['epochs']} "
+           f"epochs" + (f" of {cfg['steps_per_epoch']} steps" if cfg["steps_per_epoch"]
+                        else "") + f", seed {cfg['seed']}; each model's own recipe"
+           + (f", plus `{cfg['model_flags']}`" if cfg["model_flags"] else "") + ".  ",
+           f"Samplers: each model's own prior; ex-post rows: --expost={cfg['expost']} "
+           f"(GMM-{cfg['gmm_components']}, full covariance, on the training codes).  ",
+           "Lower FID is better; precision / recall: improved P&R (k = 3) and PRD "
+           "F_1/8 / F_8, higher is better. m_A: active dimensions; NAC: mean |off-diagonal "
+           "correlation| of the test codes. Training minutes are summed over resumes.", ""]
+  if not report["complete"]:
+    lines += [f"**Incomplete: {report['runs_done']} of {report['runs_planned']} runs done "
+              "(run the same command again to resume).**", ""]
+  for key, entry in report["datasets"].items():
+    lines += [f"## {key}", ""]
+    if entry["status"] != "measured":
+      lines += [f"Skipped: {entry['status']}.", ""]
+      continue
+    rows = entry["rows"]
+    first = next((r for r in rows.values() if r.get("status") == "ok"), {})
+    lines.append(f"Data `{entry['path']}`; {first.get('num_samples', '–')} samples per "
+                 f"metric, {first.get('fid_label', 'FID')}"
+                 + (f" (classifier test accuracy "
+                    f"{first['domain_classifier_test_accuracy']:.3f})"
+                    if first.get("domain_classifier_test_accuracy") else "") + ".")
+    lines.append("")
+    body = []
+    for rank, name in enumerate(rank_rows(rows), 1):
+      r = rows[name]
+      if r.get("status") != "ok":
+        body.append([rank, name, r.get("sampler", r["prior"]), r["status"]] + ["–"] * 10)
+        continue
+      body.append([rank, name, r["sampler"], experiments.fmt(r["fid_generation"]),
+                   experiments.fmt(r["fid_reconstruction"]),
+                   experiments.fmt(r["improved_precision"], 3),
+                   experiments.fmt(r["improved_recall"], 3),
+                   experiments.fmt(r["prd_f1_8_precision"], 3),
+                   experiments.fmt(r["prd_f8_recall"], 3),
+                   f"{r['active_dims']} / {r['latent_dim']}", experiments.fmt(r["nac"], 3),
+                   experiments.fmt(r["train_minutes"], 1), r["epochs"]])
+    lines += [experiments.markdown_table(
+        ["rank", "row", "sampler", "gen. FID", "rec. FID", "precision", "recall",
+         "PRD F_1/8", "PRD F_8", "m_A / m", "NAC", "train min", "epochs"], body,
+        right=[True, False, False] + [True] * 10), ""]
+    lines += [f"* {s}" for s in entry["ranking"]] + [""]
+  return "\n".join(lines)
+
+
+def run_quality(config: QualityConfig, command: Optional[str] = None,
+                verbose: Optional[int] = None,
+                say: Callable[[str], None] = _say) -> Optional[Dict[str, Any]]:
+  """Trains and evaluates every planned model on every present data file.
+
+  Rewrites <out>.json and <out>.md after every run (marked incomplete until the last).
+
+  Args:
+    config: the benchmark.
+    command: the command line, recorded in the report.
+    verbose: Keras progress output of training.
+    say: where progress lines go.
+
+  Returns:
+    The report, or None when no data file is present (nothing written).
+
+  Raises:
+    ConfigError: bad input (unknown model, bad --model_flags for a model, an unreadable
+      npz, a workdir trained with other settings), before anything is written.
+  """
+  from rae_tf import training  # pylint: disable=g-import-not-at-top
+  from rae_tf.models import zoo  # pylint: disable=g-import-not-at-top
+  registered = tuple(zoo.MODELS.names())
+  recipes = {name: zoo.MODELS.get(name) for name in registered}
+  present, skipped = [], {}
+  for path in config.npz_paths():
+    if os.path.isfile(path):
+      check_npz(path, config.num_samples)
+      present.append(path)
+    else:
+      skipped[data_key_of(path)] = path
+      say(f"skipped {path}: not found (the benchmark needs an .npz with x_train, x_test, "
+          "y_train, y_test; pass --npz_files=PATH,...)")
+  if not present:
+    say("no data file present: nothing measured, nothing written")
+    return None
+  check_inputs(config.setting("features"), config.inception_weights,
+               [(config.work_root, "--work_root"),
+                (os.path.dirname(os.path.abspath(config.out)), "--out")])
+  plan = plan_quality(config, registered, recipes, present)
+  for run in plan:  # Refuse bad model flags and mismatching workdirs before any work.
+    zoo.resolve_hparams(run.train_config, is_image=True, data_shape=(28, 28, 1))
+    training.check_workdir(run.train_config)
+  request = config.request()
+  report = {"benchmark": "quality", "date": experiments.now(), "command": command,
+            "config": config.to_dict(), "registered_models": list(registered),
+            "settings": {"width": config.setting("width"),
+                         "epochs": config.setting("epochs"),
+                         "features": config.setting("features")},
+            "datasets": {}, "runs_planned": len(plan), "runs_done": 0, "complete": False}
+  for key, path in skipped.items():
+    report["datasets"][key] = {"path": path, "status": f"{path} not found", "rows": {}}
+  for path in present:
+    report["datasets"][data_key_of(path)] = {"path": path, "status": "measured",
+                                             "rows": {}, "ranking": []}
+  start = time.time()
+  for i, run in enumerate(plan, 1):
+    say(f"quality {i}/{len(plan)}: {run.key} on {run.data_key} "
+        f"({run.train_config.epochs} epochs) in {run.train_config.workdir} ...")
+    rows = measure(run, request, verbose)
+    entry = report["datasets"][run.data_key]
+    entry["rows"].update(rows)
+    entry["ranking"] = ranking_sentences(entry["rows"])
+    report["runs_done"] = i
+    report["complete"] = i == len(plan)
+    for name, r in rows.items():
+      say(f"{run.data_key} {name}: " + (
+          f"generation FID {experiments.fmt(r['fid_generation'])}, reconstruction FID "
+          f"{experiments.fmt(r['fid_reconstruction'])}" if r["status"] == "ok"
+          else r["status"]) + f" [{(time.time() - start) / 60:.1f} min elapsed]")
+    write_report(config.out, report, _quality_markdown(report))
+  say(f"wrote {config.out}.md and {config.out}.json")
+  return report
+
+
+def write_report(out: str, report: Dict[str, Any], markdown: str):
+  """<out>.json (JSON-safe) and <out>.md, each atomically."""
+  os.makedirs(os.path.dirname(os.path.abspath(out)) or ".", exist_ok=True)
+  outputs.atomic_write(out + ".json", json.dumps(experiments.json_safe(report), indent=2,
+                                                 sort_keys=True))
+  outputs.atomic_write(out + ".md", markdown)
+
+
+# ------------------------------------------------------------------- the seed's tables
+
+TABLES = ("1", "2", "3", "4", "5", "fig2", "fig5", "fig6", "fig7")
+# Latent size per data set at paper scale: the RAE paper's (Ghosh et al. 2020: MNIST 16,
+# CIFAR-10 128, CelebA 64), whose protocol Table 3 cites; Fashion-MNIST as MNIST.
+PAPER_LATENT = {seed_tables.MNIST: 16, seed_tables.FASHION: 16, seed_tables.CIFAR10: 128,
+                seed_tables.CELEBA: 64}
+# Tables 1, 3, 4 per scale. Small: ~500 steps a run (5 x 100; BatchNorm's statistics
+# need ~360, see benchmarks/README's prior-capacity section) and 2,000 samples per metric
+# (capped at the test split: 997 for mnist10k), so a table's ~10-16 runs fit in an hour
+# on the 2-core CPU at the measured rates (simple models ~2,400 img/s, MaskAAE 0.3-0.6
+# s/step, FlexAE's authors' critic ~1.4 s/step). Paper: the RAE paper's settings.
+MODEL_TABLE_BUDGET = {
+    "small": {"width": 32, "epochs": 5, "steps_per_epoch": 100, "num_samples": 2000,
+              "features": "domain"},
+    "paper": {"width": 128, "epochs": 100, "steps_per_epoch": None, "num_samples": 10000,
+              "features": "inception"},
+}
+# MaskAAE at small scale in the latent-dimension experiments: configs/maskaae_synthetic's
+# 256 x 3 critic (measured: m_A within 2 of n at m = 64, 6.6-7 min a run) instead of 512 x 4.
+SMALL_MASKAAE_FLAGS = "--critic_width=256 --critic_depth=3"
+SMALL_LATENT_EPOCHS = 6  # x 100 steps (synthetic) or 90 (mnist10k): ~600 steps a run.
+
+
+@dataclasses.dataclass(frozen=True)
+class ReproduceConfig:
+  """scripts/reproduce.py's flags.
+
+  Attributes:
+    table: "1".."5", or "fig2", "fig5" (one latent-size sweep), "fig6", "fig7" (one
+      mask-behaviour run).
+    scale: "small" (this CPU, the data here: the MNIST subset, Fashion-MNIST, synthetic)
+      or "paper" (the papers' settings, tensorflow-datasets data under --data_dir,
+      Inception FID from --inception_weights: for GPU machines).
+    mnist_npz, fashion_npz: the small scale's data files (absent: that column says so).
+    data_dir: tensorflow-datasets directory (paper scale).
+    epochs, steps_per_epoch, num_samples: override the scale's budget (smoke runs).
+    seed: every run's seed.
+    model_flags: per-model extra scripts/train.py flags, 'MODEL:FLAGS;...' (Tables 1, 3, 4).
+    inception_weights: InceptionV3 notop weights (paper scale).
+    work_root: the runs, shared by the tables (<work_root>/runs/<data>/<model>_<hash>,
+      <work_root>/latent_dim, <work_root>/prior_capacity).
+    out_dir: the reports: table<N>.md / .json / .png (and the experiments' figures).
+  """
+  table: str = "1"
+  scale: str = "small"
+  mnist_npz: str = os.path.normpath(os.path.join(SHARED_DATA, "mnist10k.npz"))
+  fashion_npz: str = os.path.normpath(os.path.join(SHARED_DATA, "fashion_mnist.npz"))
+  data_dir: Optional[str] = None
+  epochs: Optional[int] = None
+  steps_per_epoch: Optional[int] = None
+  num_samples: Optional[int] = None
+  seed: int = 0
+  model_flags: str = ""
+  inception_weights: Optional[str] = None
+  work_root: str = "runs/reproduce"
+  out_dir: str = "runs/reproduce/report"
+
+  def __post_init__(self):
+    if self.table not in TABLES:
+      raise ConfigError(f"--table={self.table!r}: choose one of {', '.join(TABLES)}")
+    if self.scale not in SCALES:
+      raise ConfigError(f"--scale={self.scale!r}: choose one of {', '.join(SCALES)}")
+    for name in ("epochs", "steps_per_epoch", "num_samples"):
+      value = getattr(self, name)
+      if value is not None and value < 1:
+        raise ConfigError(f"--{name}={value} must be >= 1")
+    if not self.work_root or not self.out_dir:
+      raise ConfigError("--work_root and --out_dir must name paths")
+    flags_by_model = parse_model_flags(self.model_flags)
+    for model in flags_by_model:
+      model_overrides(flags_by_model, model)
+
+  def features(self) -> str:
+    return MODEL_TABLE_BUDGET[self.scale]["features"]
+
+  def dataset(self, key: str) -> Tuple[Optional[str], Optional[str]]:
+    """(--dataset value, None) for a table column, or (None, why it is not run)."""
+    if self.scale == "paper":
+      why = dataset_unavailable(key, self.data_dir)
+      return (None, why) if why else (key, None)
+    path = {seed_tables.MNIST: self.mnist_npz, seed_tables.FASHION: self.fashion_npz}.get(key)
+    if path is None:
+      return None, (f"no {seed_tables.DATASET_TITLES[key]} data here (small scale runs "
+                    "the MNIST subset and Fashion-MNIST; --scale=paper with tfds data)")
+    if not os.path.isfile(path):
+      return None, f"{path} not found"
+    return f"{catalog.NPZ_PREFIX}{os.path.abspath(path)}", None
+
+  def budget(self, name: str):
+    value = getattr(self, name, None)
+    return MODEL_TABLE_BUDGET[self.scale][name] if value is None else value
+
+  def latent_epochs(self, paper: int) -> int:
+    return self.epochs or (paper if self.scale == "paper" else SMALL_LATENT_EPOCHS)
+
+  def to_dict(self) -> Dict[str, Any]:
+    return dataclasses.asdict(self)
+
+
+_MODEL_TABLES = {
+    "1": ("Table 1: generation FID", seed_tables.TABLE1, seed_tables.TABLE1_DATASETS),
+    "3": ("Table 3: reconstruction / generation FID", seed_tables.TABLE3,
+          seed_tables.TABLE3_DATASETS),
+    "4": ("Table 4: precision / recall", seed_tables.TABLE4, seed_tables.TABLE4_DATASETS),
+}
+
+
+def measured_cell(table: str, row: Dict[str, Any]):
+  """The measured value(s) comparable with the seed's cell of `table`."""
+  if row.get("status") != "ok":
+    return None
+  if table == "1":
+    return row.get("fid_generation")
+  if table == "3":
+    return (row.get("fid_reconstruction"), row.get("fid_generation"))
+  return (row.get("prd_f1_8_precision"), row.get("prd_f8_recall"))  # Table 4: PRD.
+
+
+def fmt_cell(value, digits: int = 2) -> str:
+  if isinstance(value, (tuple, list)):
+    return " / ".join(experiments.fmt(v, digits) for v in value)
+  return experiments.fmt(value, digits)
+
+
+def fmt_gap_cell(value, digits: int = 2) -> str:
+  if isinstance(value, (tuple, list)):
+    return " / ".join(fmt_gap(v, digits) for v in value)
+  return fmt_gap(value, digits)
+
+
+def comparison_rows(table: str, seed_rows: Sequence[seed_tables.SeedRow],
+                    datasets: Sequence[str], measured: Dict[Tuple[str, str], Dict[str, Any]],
+                    ) -> List[Dict[str, Any]]:
+  """One entry per seed row: per data set the published cell, the measured one, the gap.
+
+  Args:
+    table: "1", "3" or "4".
+    seed_rows: the seed's rows.
+    datasets: the table's data-set keys.
+    measured: (row label, data key) -> the measured row (measure()'s, or a status-only
+      row: "not registered", "data missing: ...").
+  """
+  out = []
+  for row in seed_rows:
+    entry = {"label": row.label, "cells": {}}
+    for key in datasets:
+      m = measured.get((row.label, key), {"status": "not run"})
+      value = measured_cell(table, m)
+      published = seed_tables.published_cell(row, key)
+      entry["cells"][key] = {"published": published, "measured": value,
+                             "gap": gap(value, published), "status": m.get("status"),
+                             "model": m.get("model"), "sampler": m.get("sampler")}
+    out.append(entry)
+  return out
+
+
+def _model_table_markdown(report: Dict[str, Any]) -> str:
+  table, digits = report["table"], (3 if report["table"] == "4" else 2)
+  datasets = report["datasets"]
+  headers, right = ["seed row", "model"], [False, False]
+  for key in datasets:
+    title = seed_tables.DATASET_TITLES[key]
+    headers += [f"{title} published", f"{title} measured", f"{title} gap"]
+    right += [True, True, True]
+  body = []
+  for entry in report["comparison"]:
+    models = sorted({c["model"] for c in entry["cells"].values() if c["model"]})
+    samplers = sorted({c["sampler"] for c in entry["cells"].values() if c["sampler"]})
+    label = ", ".join(models) or "–"
+    if samplers:
+      label += f" ({', '.join(samplers)})"
+    cells = [entry["label"], label]
+    for key in datasets:
+      c = entry["cells"][key]
+      measured = (fmt_cell(c["measured"], digits) if c["status"] == "ok"
+                  else c["status"] or "–")
+      cells += [fmt_cell(c["published"], digits), measured, fmt_gap_cell(c["gap"], digits)]
+    body.append(cells)
+  what = {"1": "generation FID (lower is better)",
+          "3": "reconstruction / generation FID (lower is better)",
+          "4": "precision / recall: PRD F_1/8 / F_8 (Sajjadi et al., the seed's [21]; "
+               "higher is better)"}[table]
+  lines = _repro_header(report) + [
+      f"Cells: {what}; gap = measured − published.", "",
+      experiments.markdown_table(headers, body, right), ""]
+  for key, why in report["unavailable"].items():
+    lines.append(f"* {seed_tables.DATASET_TITLES[key]}: not run: {why}.")
+  missing = [e["label"] for e in report["comparison"]
+             if all(c["status"] == "not registered" for c in e["cells"].values())]
+  if missing:
+    lines.append("* Not registered in rae_tf.models.zoo yet: " + ", ".join(missing) + ".")
+  if table == "4":
+    lines.append("* Improved precision / recall (Kynkäänniemi et al., k = 3) of the same "
+                 "runs are in the JSON (`rows`).")
+  return "\n".join(lines + [""])
+
+
+def _repro_header(report: Dict[str, Any]) -> List[str]:
+  budget = report.get("budget", {})
+  return [f"# Reproducing the seed's {report['title']}", "",
+          f"Date: {report['date']}  ",
+          f"Command: `{report['command']}`  " if report["command"]
+          else "Command: (library call)  ",
+          f"Scale: {report['config']['scale']}; "
+          + ", ".join(f"{k} {v}" for k, v in budget.items()) + ".  ",
+          "Published numbers: the seed (rae_landscape.txt; rae_tf/seed_tables.py), "
+          "Inception FID on 10,000 samples. "
+          + ("**These measurements use a domain classifier's features (domain FID) and a "
+             "CPU budget far below the papers': compare their order, not their values.**"
+             if report["config"]["scale"] == "small" else
+             "Measured with Inception features at the papers' settings."), ""]
+
+
+def _model_table_png(report: Dict[str, Any]) -> bytes:
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  keys = [k for k in report["datasets"] if k not in report["unavailable"]] or list(
+      report["datasets"])[:1]
+  fig = _figure(max(6.0, 1.2 * len(report["comparison"])), 3.2 * len(keys))
+  table = report["table"]
+  part = None if table == "1" else 1  # Table 3: the generation FID; Table 4: recall.
+  for i, key in enumerate(keys, 1):
+    ax = fig.add_subplot(len(keys), 1, i)
+    labels, pub, mea = [], [], []
+    for entry in report["comparison"]:
+      c = entry["cells"][key]
+      p, m = c["published"], c["measured"]
+      if part is not None:
+        p = p[part] if isinstance(p, (tuple, list)) else None
+        m = m[part] if isinstance(m, (tuple, list)) else None
+      labels.append(entry["label"])
+      pub.append(np.nan if p is None else p)
+      mea.append(np.nan if m is None else m)
+    x = np.arange(len(labels))
+    ax.bar(x - 0.2, pub, 0.4, label="published")
+    ax.bar(x + 0.2, mea, 0.4, label=f"measured ({report['config']['scale']})")
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel({"1": "generation FID", "3": "generation FID", "4": "recall (F_8)"}[table])
+    ax.set_title(seed_tables.DATASET_TITLES[key])
+    ax.legend(fontsize=7)
+  return _png(fig)
+
+
+def _run_model_table(config: ReproduceConfig, command: Optional[str], verbose, say
+                     ) -> Dict[str, Any]:
+  from rae_tf import training  # pylint: disable=g-import-not-at-top
+  from rae_tf.models import zoo  # pylint: disable=g-import-not-at-top
+  title, seed_rows, datasets = _MODEL_TABLES[config.table]
+  registered = tuple(zoo.MODELS.names())
+  flags_by_model = parse_model_flags(config.model_flags)
+  columns, unavailable = {}, {}
+  for key in datasets:
+    dataset, why = config.dataset(key)
+    if why:
+      unavailable[key] = why
+      say(f"Table {config.table}, {seed_tables.DATASET_TITLES[key]}: not run: {why}")
+    else:
+      columns[key] = dataset
+  check_inputs(config.features(), config.inception_weights,
+               [(config.work_root, "--work_root"), (config.out_dir, "--out_dir")])
+  measured: Dict[Tuple[str, str], Dict[str, Any]] = {}
+  plan = []
+  for row in seed_rows:
+    model = resolve_model(row.models, registered)
+    for key in datasets:
+      if key in unavailable:
+        measured[(row.label, key)] = {"status": "data missing"}
+      elif model is None:
+        measured[(row.label, key)] = {"status": "not registered"}
+      else:
+        overrides = experiments.parse_train_flags(row.flags, f"seed row {row.label}", FIXED)
+        overrides.update(model_overrides(flags_by_model, model))
+        samples = config.budget("num_samples")
+        tc = TrainConfig.make(**{
+            **overrides, "model": model, "dataset": columns[key],
+            "data_dir": config.data_dir if config.scale == "paper" else None,
+            "arch": "dcgan", "width": config.budget("width"),
+            "latent_dim": PAPER_LATENT[key] if config.scale == "paper" else 16,
+            "batch_size": 100, "epochs": config.budget("epochs"),
+            "steps_per_epoch": config.budget("steps_per_epoch"), "seed": config.seed,
+            "export_dir": "", "export_name": None, "workdir": "placeholder"})
+        tc = tc.replace(workdir=run_workdir(config.work_root, key, tc))
+        recipe = zoo.MODELS.get(model)
+        plan.append((row, key, samples, PlannedRun(
+            model, key, tc, (row.prior,), getattr(recipe, "prior", "standard_normal"))))
+  for _, _, _, run in plan:  # Bad flags, mismatching workdirs: refused before any work.
+    zoo.resolve_hparams(run.train_config, is_image=True, data_shape=(28, 28, 1))
+    training.check_workdir(run.train_config)
+  budget = {"net": "dcgan", "width": config.budget("width"),
+            "m": "16" if config.scale == "small" else "16 / 128 / 64 (MNIST / CIFAR / CelebA)",
+            "batch": 100, "epochs": config.budget("epochs"),
+            "steps per epoch": config.budget("steps_per_epoch") or "one pass",
+            "samples per metric": f"≤ {config.budget('num_samples')}",
+            "features": config.features(), "seed": config.seed}
+  report = {"reproduce": f"table{config.table}", "table": config.table, "title": title,
+            "date": experiments.now(), "command": command, "config": config.to_dict(),
+            "budget": budget, "datasets": list(datasets), "unavailable": unavailable,
+            "rows": {}, "comparison": [], "complete": False}
+  out = os.path.join(config.out_dir, f"table{config.table}")
+
+  def write():
+    report["comparison"] = comparison_rows(config.table, seed_rows, datasets, measured)
+    report["rows"] = {f"{label} | {key}": r for (label, key), r in measured.items()}
+    write_report(out, report, _model_table_markdown(report))
+    outputs.atomic_write(out + ".png", _model_table_png(report))
+
+  start = time.time()
+  for i, (row, key, samples, run) in enumerate(plan, 1):
+    say(f"Table {config.table} {i}/{len(plan)}: {row.label} ({run.key}) on {key} ...")
+    request = _request_for(config, run.train_config, samples)
+    rows = measure(run, request, verbose)
+    measured[(row.label, key)] = next(iter(rows.values()))
+    report["complete"] = i == len(plan)
+    say(f"Table {config.table} {i}/{len(plan)}: {row.label} on {key}: "
+        f"{fmt_cell(measured_cell(config.table, measured[(row.label, key)]))} "
+        f"[{(time.time() - start) / 60:.1f} min elapsed]")
+    write()
+  if not plan:
+    report["complete"] = True
+    write()
+  return report
+
+
+def _request_for(config: ReproduceConfig, tc: TrainConfig, samples: int
+                 ) -> experiments.EvalRequest:
+  """The evaluation of one run: `samples` capped at the run's test split."""
+  num = config.num_samples or samples
+  if tc.dataset.startswith(catalog.NPZ_PREFIX):
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    with np.load(tc.dataset[len(catalog.NPZ_PREFIX):], allow_pickle=False) as f:
+      num = min(num, int(f["x_test"].shape[0]))
+  return experiments.EvalRequest(
+      dataset=None, data_dir=config.data_dir if config.scale == "paper" else None,
+      num_samples=num, features=config.features(),
+      inception_weights=config.inception_weights,
+      cache_dir=os.path.join(os.path.abspath(config.work_root), "feature_cache"))
+
+
+# Table 2, Figs. 2/5/6/7: the latent-dimension experiments.
+
+
+def _latent_config(config: ReproduceConfig, cls, dataset_key: str, **extra):
+  """A latent_dim_experiments config at the chosen scale (None + reason when no data)."""
+  from rae_tf import latent_dim_experiments as lde  # pylint: disable=g-import-not-at-top
+  if dataset_key == "synthetic":
+    dataset = "synthetic"
+  else:
+    dataset, why = config.dataset(dataset_key)
+    if why:
+      return None, why
+  common = dict(dataset=dataset, seed=config.seed, num_samples=config.num_samples,
+                steps_per_epoch=config.steps_per_epoch,
+                work_root=os.path.join(config.work_root, "latent_dim"))
+  if config.scale == "paper":
+    # The authors' MNIST nets and schedule (models.md): MLPs 4 x 1024, RMSProp 1e-4, batch
+    # 64, 500k steps; the WAE baseline is WAE-GAN (MaskAAE's adversarial analogue).
+    common.update(arch="mlp", width=1024, depth=4, batch_size=64, learning_rate=1e-4,
+                  epochs=config.latent_epochs(533), wae_model="wae_gan",
+                  data_dir=config.data_dir if dataset != "synthetic" else None,
+                  features="inception" if dataset != "synthetic" else "raw",
+                  inception_weights=(config.inception_weights if dataset != "synthetic"
+                                     else None))
+  else:
+    common.update(arch="mlp", width=256, depth=3, batch_size=100, learning_rate=1e-3,
+                  epochs=config.latent_epochs(SMALL_LATENT_EPOCHS), wae_model="wae_mmd",
+                  maskaae_flags=SMALL_MASKAAE_FLAGS)
+  common.update(extra)
+  return cls(**common), None
+
+
+def _latent_table2(config: ReproduceConfig, command, verbose, say) -> Dict[str, Any]:
+  from rae_tf import latent_dim_experiments as lde  # pylint: disable=g-import-not-at-top
+  nac_config, why = _latent_config(
+      config, lde.NacTableConfig, seed_tables.MNIST, latent_dims="16,32,64,128,256",
+      out=os.path.join(os.path.abspath(config.out_dir), "table2_runs"))
+  report = {"reproduce": "table2", "table": "2", "date": experiments.now(),
+            "title": "Table 2: NAC and active dimensions m_A (WAE vs MaskAAE)",
+            "command": command, "config": config.to_dict(), "unavailable": {},
+            "budget": {}, "comparison": []}
+  if why:
+    report["unavailable"][seed_tables.MNIST] = why
+    say(f"Table 2: not run: {why}")
+  else:
+    lde.check_inputs(nac_config)
+    report["budget"] = _latent_budget(nac_config)
+    nac = lde.run_nac_table(nac_config, command=command, verbose=verbose, say=say)
+    report["experiment"] = nac
+    report["comparison"] = table2_comparison(nac["rows"], nac_config.wae_model)
+  _write_table2(config, report)
+  return report
+
+
+def _latent_budget(c) -> Dict[str, Any]:
+  return {"data": c.dataset, "net": f"{c.arch} {c.width} x {c.depth}",
+          "m": c.latent_dims, "batch": c.batch_size, "epochs": c.epochs,
+          "WAE": c.wae_model, "MaskAAE flags": c.maskaae_flags or "none",
+          "seed": c.seed}
+
+
+def table2_comparison(rows: Sequence[Dict[str, Any]], wae_model: str
+                      ) -> List[Dict[str, Any]]:
+  """Per m of the seed's Table 2: published and measured (m_A, NAC) of both models, gaps."""
+  by = {(r["model"], r["m"]): r for r in rows}
+  out = []
+  for m, (wae_a, wae_nac, mask_a, mask_nac) in seed_tables.TABLE2.items():
+    entry = {"m": m}
+    for name, model, published in (("wae", wae_model, (wae_a, wae_nac)),
+                                   ("maskaae", "maskaae", (mask_a, mask_nac))):
+      r = by.get((model, m))
+      measured = (r.get("active_dims"), r.get("nac")) if r else (None, None)
+      entry[name] = {"published": published, "measured": measured,
+                     "gap": gap(measured, published)}
+    out.append(entry)
+  return out
+
+
+def _write_table2(config: ReproduceConfig, report: Dict[str, Any]):
+  body = []
+  for e in report["comparison"]:
+    cells = [e["m"]]
+    for name in ("wae", "maskaae"):
+      c = e[name]
+      cells += [fmt_cell(c["published"][0], 0), _int_or_dash(c["measured"][0]),
+                fmt_gap(c["gap"][0], 0), experiments.fmt(c["published"][1], 3),
+                experiments.fmt(c["measured"][1], 3), fmt_gap(c["gap"][1], 3)]
+    body.append(cells)
+  headers = ["m"] + [f"{n} {k}" for n in ("WAE", "MaskAAE")
+                     for k in ("m_A pub.", "m_A meas.", "m_A gap", "NAC pub.", "NAC meas.",
+                               "NAC gap")]
+  lines = _repro_header(report)
+  if report["unavailable"]:
+    lines += [f"Not run: {report['unavailable'][seed_tables.MNIST]}.", ""]
+  lines += [experiments.markdown_table(headers, body, [True] * len(headers)), "",
+            f"* The seed's table also has a row `{seed_tables.TABLE2_EXTRA_ROW}` whose "
+            "setting is not recoverable from the text; not compared.",
+            "* The seed does not name the data set; MNIST (here the 10,000-image subset at "
+            "small scale) is assumed, as in Figs. 6 and 7.", ""]
+  rows = [e for e in report["comparison"]
+          if all(isinstance(e[n]["measured"][1], float) for n in ("wae", "maskaae"))]
+  if rows:
+    below = [e["m"] for e in rows if e["maskaae"]["measured"][1] < e["wae"]["measured"][1]]
+    lines.append(f"* Measured: MaskAAE's NAC is below the WAE's (the seed's claim) at m in "
+                 f"{below or 'none'} of {[e['m'] for e in rows]}.")
+  out = os.path.join(config.out_dir, "table2")
+  write_report(out, report, "\n".join(lines + [""]))
+  fig = _figure(6.0, 4.0)
+  ax = fig.add_subplot(1, 1, 1)
+  for name, style in (("wae", "s"), ("maskaae", "o")):
+    ms = [e["m"] for e in report["comparison"]]
+    ax.plot(ms, [e[name]["published"][1] for e in report["comparison"]], style + "--",
+            label=f"{name} published")
+    ax.plot(ms, [e[name]["measured"][1] if e[name]["measured"][1] is not None
+                 else float("nan") for e in report["comparison"]], style + "-",
+            label=f"{name} measured")
+  ax.set_xscale("log", base=2)
+  ax.set_xlabel("latent dimension m")
+  ax.set_ylabel("NAC")
+  ax.set_title("Table 2: NAC, published vs measured")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7)
+  outputs.atomic_write(out + ".png", _png(fig))
+
+
+def _int_or_dash(value) -> str:
+  return "–" if value is None else str(value)
+
+
+def _latent_figs(config: ReproduceConfig, command, verbose, say) -> Dict[str, Any]:
+  from rae_tf import latent_dim_experiments as lde  # pylint: disable=g-import-not-at-top
+  sweep = config.table in ("fig2", "fig5")
+  name = "fig2_5" if sweep else "fig6_7"
+  report = {"reproduce": name, "table": config.table, "date": experiments.now(),
+            "command": command, "config": config.to_dict(), "unavailable": {},
+            "budget": {}, "panels": {}, "comparison": [],
+            "title": ("Figs. 2 and 5: generation FID and m_A against the latent size m"
+                      if sweep else "Figs. 6 and 7: MaskAAE's mask over training and "
+                      "the latent covariances (MNIST)")}
+  out_dir = os.path.abspath(config.out_dir)
+  if sweep:
+    panels = [("synthetic_n8", "synthetic", {"true_latent_dim": 8}),
+              ("synthetic_n16", "synthetic", {"true_latent_dim": 16})]
+    if config.scale == "paper":
+      panels.append(("mnist", seed_tables.MNIST, {}))
+    dims = "2,4,8,16,32,64,128" if config.scale == "paper" else "4,8,16,32,64"
+  else:
+    panels = [("mnist", seed_tables.MNIST, {})]
+    dims = ",".join(str(m) for m in seed_tables.FIG6_ACTIVE_DIMS)
+  for panel, key, extra in panels:
+    cls = lde.LatentDimSweepConfig if sweep else lde.MaskBehaviourConfig
+    c, why = _latent_config(config, cls, key, latent_dims=dims,
+                            out=os.path.join(out_dir, f"{name}_{panel}"), **extra)
+    if why:
+      report["unavailable"][panel] = why
+      say(f"{config.table} panel {panel}: not run: {why}")
+      continue
+    lde.check_inputs(c)
+    report["budget"][panel] = _latent_budget(c)
+    run = lde.run_latent_dim_sweep if sweep else lde.run_mask_behaviour
+    result = run(c, command=command, verbose=verbose, say=say)
+    report["panels"][panel] = {"out": c.out, "true_latent_dim": c.true_dim(),
+                               "rows": result["rows"], "wae_model": c.wae_model,
+                               "figures": sorted(f for f in os.listdir(out_dir)
+                                                 if f.startswith(f"{name}_{panel}")
+                                                 and f.endswith(".png"))}
+  report["comparison"] = latent_statements(report, sweep)
+  lines = _repro_header({**report, "budget": {}})  # Per-panel budgets follow.
+  for panel, b in report["budget"].items():
+    lines.append(f"* {panel}: " + ", ".join(f"{k} {v}" for k, v in b.items()) + ".")
+  for panel, why in report["unavailable"].items():
+    lines.append(f"* {panel}: not run: {why}.")
+  lines.append("")
+  if not sweep:
+    body = [[e["m"], e["published"], _int_or_dash(e["measured"]), fmt_gap(e["gap"], 0)]
+            for e in report.get("fig6", [])]
+    lines += ["MaskAAE's active dimensions m_A after training (Fig. 6's caption):", "",
+              experiments.markdown_table(["m", "m_A published", "m_A measured", "gap"],
+                                         body, [True] * 4), ""]
+  lines += [f"* {s}" for s in report["comparison"]] + [""]
+  for panel, p in report["panels"].items():
+    lines.append(f"* {panel} figures: " + ", ".join(f"`{f}`" for f in p["figures"]))
+  write_report(os.path.join(out_dir, name), report, "\n".join(lines + [""]))
+  return report
+
+
+def latent_statements(report: Dict[str, Any], sweep: bool) -> List[str]:
+  """What the seed's figures claim, checked on the measured rows (no published numbers:
+  Figs. 2, 5 and 7 are curves; Fig. 6's caption gives m_A)."""
+  out = []
+  for panel, p in report["panels"].items():
+    rows, wae = p["rows"], p["wae_model"]
+    fid = {(r["model"], r["m"]): r.get("fid_generation") for r in rows}
+    ms = sorted({r["m"] for r in rows})
+    wae_fids = [(fid.get((wae, m)), m) for m in ms if _number(fid.get((wae, m))) is not None]
+    if sweep and wae_fids:
+      best_fid, best_m = min(wae_fids)
+      out.append(f"{panel}: {wae}'s generation FID is best at m = {best_m} ({best_fid:.2f})"
+                 + ("; it worsens on both sides (the seed's Fig. 2)"
+                    if ms[0] < best_m < ms[-1] else
+                    "; not worse on both sides of it (the seed's Fig. 2 shape not seen)"))
+    n = p.get("true_latent_dim")
+    mask = {r["m"]: r.get("active_dims") for r in rows if r["model"] == "maskaae"}
+    if sweep and n and mask:
+      out.append(f"{panel}: MaskAAE's m_A per m: "
+                 + ", ".join(f"m = {m}: {mask[m]}" for m in sorted(mask))
+                 + f" (true n = {n}; the seed's Fig. 5: m_A near n for m ≥ n)")
+    if not sweep:
+      nac = {(r["model"], r["m"]): r.get("nac") for r in rows}
+      for m in ms:
+        a, b = nac.get((wae, m)), nac.get(("maskaae", m))
+        if _number(a) is not None and _number(b) is not None:
+          out.append(f"{panel}, m = {m}: NAC {wae} {a:.3f}, maskaae {b:.3f} (Fig. 7: "
+                     "MaskAAE's codes less correlated) — "
+                     + ("as the seed shows" if b < a else "not as the seed shows"))
+      report["fig6"] = [{"m": m, "published": pub, "measured": mask.get(m),
+                         "gap": gap(mask.get(m), pub)}
+                        for m, pub in seed_tables.FIG6_ACTIVE_DIMS.items()]
+  if not sweep and "fig6" not in report:
+    report["fig6"] = [{"m": m, "published": pub, "measured": None, "gap": None}
+                      for m, pub in seed_tables.FIG6_ACTIVE_DIMS.items()]
+  return out
+
+
+# Table 5: the prior-capacity sweep.
+
+# The authors' recipe at paper scale (scripts/prior_capacity_sweep.py's docstring).
+_PAPER_CAPACITY = dict(arch="infogan", width=64, batch_size=128, epochs=300,
+                       learning_rate=2e-4, critic_width=1024, critic_depth=4,
+                       critic_learning_rate=1e-4, generator_learning_rate=2e-4,
+                       encoder_adversary_learning_rate=1e-5, adversary_beta_1=0.0,
+                       features="inception")
+_PAPER_CAPACITY_LATENT = {seed_tables.MNIST: 32, seed_tables.CIFAR10: 128,
+                          seed_tables.CELEBA: 128}  # FlexAE's code (models.md).
+
+
+def table5_comparison(models: Sequence[Dict[str, Any]], published
+                      ) -> List[Dict[str, Any]]:
+  """Per model 1-6: published and measured (reconstruction, generation) FID and the gap."""
+  out = []
+  for i, pub in enumerate(published, 1):
+    r = next((m for m in models if m.get("index") == i), None)
+    measured = (r.get("fid_reconstruction"), r.get("fid_generation")) if r else (None, None)
+    out.append({"index": i, "published": pub, "measured": measured,
+                "gap": gap(measured, pub)})
+  return out
+
+
+def _table5(config: ReproduceConfig, command, verbose, say) -> Dict[str, Any]:
+  from rae_tf.experiments import PriorCapacityConfig  # pylint: disable=g-import-not-at-top
+  report = {"reproduce": "table5", "table": "5", "date": experiments.now(),
+            "title": "Table 5: FlexAE's prior capacity (bias-variance)", "command": command,
+            "config": config.to_dict(), "unavailable": {}, "budget": {}, "datasets": {}}
+  for key, published in seed_tables.TABLE5.items():
+    dataset, why = config.dataset(key)
+    if why:
+      report["unavailable"][key] = why
+      say(f"Table 5, {seed_tables.DATASET_TITLES[key]}: not run: {why}")
+      continue
+    kw = dict(dataset=dataset, seed=config.seed, num_samples=config.num_samples,
+              steps_per_epoch=config.steps_per_epoch,
+              out_dir=os.path.join(os.path.abspath(config.work_root), "prior_capacity", key))
+    if config.scale == "paper":
+      kw.update(_PAPER_CAPACITY, data_dir=config.data_dir,
+                latent_dim=_PAPER_CAPACITY_LATENT[key],
+                inception_weights=config.inception_weights)
+    if config.epochs:
+      kw["epochs"] = config.epochs
+    pc = PriorCapacityConfig(**kw)  # Small: its CPU-scale defaults (40 epochs of 9 steps).
+    experiments.check_sweep_inputs(pc)
+    report["budget"][key] = {"data": pc.dataset, "train fraction": pc.train_fraction,
+                             "net": f"{pc.arch} {pc.width}", "m": pc.latent_dim,
+                             "epochs": pc.epochs, "critic": f"{pc.critic_width} x "
+                             f"{pc.critic_depth}", "capacities": pc.capacities}
+    sweep = experiments.run_prior_capacity_sweep(pc, command=command, verbose=verbose,
+                                                 say=say)
+    report["datasets"][key] = {
+        "sweep": sweep, "comparison": table5_comparison(sweep["models"], published),
+        "published_shape": experiments.describe_shape([g for _, g in published]),
+        "measured_shape": sweep["shape"]}
+  _write_table5(config, report)
+  return report
+
+
+def _write_table5(config: ReproduceConfig, report: Dict[str, Any]):
+  lines = _repro_header({**report, "budget": {}})  # Per-data-set budgets follow.
+  for key, b in report["budget"].items():
+    lines.append(f"* {seed_tables.DATASET_TITLES[key]}: "
+                 + ", ".join(f"{k} {v}" for k, v in b.items()) + ".")
+  for key, why in report["unavailable"].items():
+    lines.append(f"* {seed_tables.DATASET_TITLES[key]}: not run: {why}.")
+  lines.append("")
+  for key, d in report["datasets"].items():
+    body = [[e["index"], fmt_cell(e["published"]), fmt_cell(e["measured"]),
+             fmt_gap_cell(e["gap"])] for e in d["comparison"]]
+    lines += [f"## {seed_tables.DATASET_TITLES[key]}", "",
+              "Cells: reconstruction / generation FID.", "",
+              experiments.markdown_table(["model", "published", "measured", "gap"], body,
+                                         [True] * 4), "",
+              f"* Published shape: {d['published_shape']}.",
+              f"* Measured shape: {d['measured_shape'] or 'incomplete'}.", ""]
+  out = os.path.join(config.out_dir, "table5")
+  write_report(out, report, "\n".join(lines + [""]))
+  fig = _figure(6.4, 4.0)
+  ax = fig.add_subplot(1, 1, 1)
+  for key, d in report["datasets"].items():
+    idx = [e["index"] for e in d["comparison"]]
+    ax.plot(idx, [e["published"][1] for e in d["comparison"]], "o--",
+            label=f"{seed_tables.DATASET_TITLES[key]} published")
+    ax.plot(idx, [e["measured"][1] if e["measured"][1] is not None else float("nan")
+                  for e in d["comparison"]], "o-",
+            label=f"{seed_tables.DATASET_TITLES[key]} measured")
+  ax.set_xlabel("model (prior capacity, increasing)")
+  ax.set_ylabel("generation FID")
+  ax.set_title("Table 5: generation FID against prior capacity")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7)
+  outputs.atomic_write(out + ".png", _png(fig))
+
+
+def run_reproduction(config: ReproduceConfig, command: Optional[str] = None,
+                     verbose: Optional[int] = None,
+                     say: Callable[[str], None] = _say) -> Dict[str, Any]:
+  """Regenerates one of the seed's tables or figures beside its published numbers.
+
+  Writes <out_dir>/table<N>.md, .json and .png (Figs. 2/5: fig2_5*, Figs. 6/7: fig6_7*,
+  with the latent-dimension experiments' own PNGs), rewritten after every run.
+
+  Args:
+    config: which table, at which scale.
+    command: the command line, recorded in the report.
+    verbose: Keras progress output of training.
+    say: where progress lines go.
+
+  Returns:
+    The report (also in the JSON file).
+
+  Raises:
+    ConfigError: bad input, before anything is written.
+  """
+  if config.table in _MODEL_TABLES:
+    return _run_model_table(config, command, verbose, say)
+  if config.table == "2":
+    return _latent_table2(config, command, verbose, say)
+  if config.table == "5":
+    return _table5(config, command, verbose, say)
+  return _latent_figs(config, command, verbose, say)
+
+
+def _figure(width: float, height: float):
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  fig = Figure(figsize=(width, height), dpi=100)
+  FigureCanvasAgg(fig)
+  return fig
+
+
+def _png(fig) -> bytes:
+  fig.tight_layout()
+  buf = io.BytesIO()
+  fig.savefig(buf, format="png", metadata={"Software": None})
+  return buf.getvalue()
