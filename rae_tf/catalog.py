@@ -13,14 +13,15 @@ from typing import Iterable, Optional
 
 from rae_tf.errors import ConfigError
 
-MODELS = ("aae", "ae", "beta_vae", "flexae", "flexae_flow", "maskaae", "rae_gp", "rae_l2",
-          "rae_sn", "vae", "wae_gan", "wae_mmd")
+MODELS = ("aae", "ae", "beta_vae", "flexae", "flexae_flow", "info_vae", "maskaae", "rae_gp",
+          "rae_l2", "rae_sn", "two_stage_vae", "vae", "vae_bce", "vae_fixed_var", "vae_iaf",
+          "vae_learned_var", "vae_vamp", "wae_gan", "wae_mmd")
 ARCHITECTURES = ("dcgan", "infogan", "mlp")
 DATASETS = ("celeb_a", "cifar10", "fashion_mnist", "mnist", "mnist10k", "synthetic",
             "synthetic_image")
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_learned", "mse")
 MMD_KERNELS = ("imq", "rbf")
-PRIORS = ("flow", "learned", "standard_normal")
+PRIORS = ("flow", "learned", "standard_normal", "vamp")
 
 NPZ_PREFIX = "npz:"  # --dataset=npz:PATH (rae_tf.data.NPZ_PREFIX).
 

@@ -111,6 +111,18 @@ PARAMS: Dict[str, Param] = _params(
           "1 - exp(-psi); authors: 5).", positive=True),
     Param("mask_psi_max", float, "maskaae: upper bound of psi, so open dimensions stay able "
           "to close (default: none, as the authors).", positive=True),
+    # ---- VAE family (issue 9): vae_iaf, vae_vamp, info_vae. ----
+    Param("iaf_steps", int, "vae_iaf: inverse autoregressive flow steps T refining the "
+          "Gaussian posterior (default 2, the paper's smallest MNIST flow).", minimum=0),
+    Param("iaf_width", int, "vae_iaf: hidden units of each step's MADE (2 layers) and size "
+          "of the encoder's context h (default 320, the paper's MNIST width).",
+          positive=True),
+    Param("num_pseudo_inputs", int, "vae_vamp: K, learned pseudo-inputs of the VampPrior "
+          "(authors: 500).", positive=True),
+    Param("info_alpha", float, "info_vae: alpha; the KL weight is 1 - alpha and the MMD "
+          "weight alpha + lambda - 1 (default 0, the InfoVAE paper's MNIST setting)."),
+    Param("info_lambda", float, "info_vae: lambda, with alpha the MMD weight alpha + lambda "
+          "- 1 on the aggregate posterior (default 1000).", minimum=0),
 )
 
 # Weights every model accepts (the likelihood's variance and the optimiser kind).

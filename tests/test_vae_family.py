@@ -135,11 +135,13 @@ def test_closed_form_kl_refuses_an_iaf_posterior():
 def test_monte_carlo_kl_averages_to_the_closed_form():
   model = _model(terms={"kl": regularizers.KLDivergence(1.0, name="kl"),
                         "mc_kl": regularizers.MonteCarloKL(0.0, name="mc_kl")})
-  x = _x(4)
-  estimates = [float(model.compute_losses(model.forward(x, tf.constant([0, i], tf.int64)))[
-      "mc_kl"]) for i in range(400)]
-  exact = float(model.compute_losses(model.forward(x, tf.constant([0, 0], tf.int64)))["kl"])
-  assert abs(np.mean(estimates) - exact) < 4 * np.std(estimates) / np.sqrt(len(estimates))
+  x = tf.tile(_x(4), [500, 1])  # 500 draws per example in one pass.
+  fwd = model.forward(x, tf.constant([0, 0], tf.int64))
+  losses = model.compute_losses(fwd)
+  per_draw = (fwd.log_q - regularizers.prior_log_prob(model.prior, fwd.z_raw)).numpy()
+  np.testing.assert_allclose(float(losses["mc_kl"]), per_draw.mean(), rtol=1e-5)
+  error = abs(per_draw.mean() - float(losses["kl"]))
+  assert error < 4 * per_draw.std() / np.sqrt(len(per_draw)), (error, per_draw.std())
 
 
 def test_iaf_model_round_trip_and_trains():
@@ -219,3 +221,95 @@ def test_vamp_model_round_trip_and_trains():
   last = float(model.compute_losses(model.forward(x, seed))["loss"])
   assert last < first
   assert not np.array_equal(before, model.prior.pseudo_inputs.numpy())
+
+
+# ---- registered models ----------------------------------------------------------------
+
+FAMILY = ("vae_bce", "vae_fixed_var", "vae_learned_var", "two_stage_vae", "vae_iaf",
+          "vae_vamp", "info_vae")
+
+
+def _tiny(model, **kw):
+  from rae_tf.config import TrainConfig  # pylint: disable=g-import-not-at-top
+  base = dict(model=model, dataset="synthetic", true_latent_dim=3, ambient_dim=12,
+              num_examples=256, latent_dim=M, arch="mlp", width=16, depth=2,
+              batch_size=32, learning_rate=2e-3, workdir="unused", seed=0)
+  if model == "vae_iaf":
+    base["iaf_width"] = 16
+  if model == "vae_vamp":
+    base["num_pseudo_inputs"] = 10
+  base.update(kw)
+  return TrainConfig.make(**base)
+
+
+def _recipe_model(name, **kw):
+  from rae_tf.models import build_model  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(0)
+  model, hp = build_model(_tiny(name, **kw), SHAPE, False)
+  model.build_all()
+  return model, hp
+
+
+def test_family_is_registered_and_in_the_catalog():
+  from rae_tf import catalog  # pylint: disable=g-import-not-at-top
+  from rae_tf.models import MODELS  # pylint: disable=g-import-not-at-top
+  for name in FAMILY:
+    assert name in MODELS.names() and name in catalog.MODELS
+  assert MODELS.get("two_stage_vae").expost == "vae"
+  assert MODELS.get("vae_bce").terms is MODELS.get("vae").terms
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_family_model_config_round_trip(name):
+  model, _ = _recipe_model(name)
+  _same_config_and_outputs(model)
+
+
+def test_family_parts_follow_the_recipes():
+  model, hp = _recipe_model("vae_iaf", iaf_steps=3)
+  assert isinstance(model.posterior, posteriors.IAFPosterior)
+  assert len(model.posterior.steps) == 3 and model.posterior.width == 16
+  assert isinstance(model.terms[0], regularizers.MonteCarloKL)
+  model, hp = _recipe_model("vae_vamp")
+  assert isinstance(model.prior, priors.VampPrior)
+  assert model.prior.num_pseudo_inputs == 10 and not model.prior.clip  # Vectors.
+  model, hp = _recipe_model("vae_learned_var")
+  assert isinstance(model.likelihood, likelihoods.LearnedVarianceGaussianLikelihood)
+  model, hp = _recipe_model("vae_fixed_var", decoder_variance=0.5)
+  assert model.likelihood.variance == 0.5
+
+
+def test_info_vae_weights_are_one_minus_alpha_and_alpha_plus_lambda_minus_one():
+  model, hp = _recipe_model("info_vae")
+  weights = dict(zip(model.term_names, [t.coefficient for t in model.terms]))
+  assert weights == {"kl": 1.0, "mmd": 999.0}
+  assert model.terms[1].kernel == "rbf"
+  model, _ = _recipe_model("info_vae", info_alpha=0.5, info_lambda=10.0)
+  assert [t.coefficient for t in model.terms] == [0.5, 9.5]
+  with pytest.raises(ConfigError, match="info_alpha"):
+    _recipe_model("info_vae", info_alpha=2.0)
+
+
+def test_vamp_prior_refused_with_the_closed_form_kl():
+  with pytest.raises(ConfigError, match="vae_vamp"):
+    _recipe_model("vae", prior="vamp")
+
+
+@pytest.mark.parametrize("name", ["vae_iaf", "vae_vamp", "info_vae", "vae_learned_var"])
+def test_family_export_samples_per_seed(tmp_path, name):
+  from rae_tf import export  # pylint: disable=g-import-not-at-top
+  model, _ = _recipe_model(name)
+  path = export.export_saved_model(model, str(tmp_path), name, is_image=False)
+  serve = tf.saved_model.load(path).signatures["serving_default"]
+  seeds = tf.constant([3, 4, 3], tf.int64)
+  out = serve(seed=seeds)
+  x, z = out["x"].numpy(), out["latent"].numpy()
+  assert x.shape == (3,) + SHAPE and z.shape == (3, M)
+  assert np.all(np.isfinite(x)) and np.all(np.isfinite(z))
+  np.testing.assert_array_equal(x, serve(seed=seeds)["x"].numpy())  # Same request.
+  np.testing.assert_allclose(x[0], x[2], rtol=1e-5, atol=1e-6)  # Same seed.
+  assert not np.allclose(x[0], x[1])
+  np.testing.assert_allclose(z, model.latent_from_seeds(seeds).numpy(), rtol=1e-5,
+                             atol=1e-6)
+  encoded = tf.saved_model.load(path).signatures["encode"](x=_x(4))["latent"].numpy()
+  np.testing.assert_allclose(encoded, model.encode(_x(4)).numpy(), rtol=1e-5, atol=1e-5)

@@ -14,6 +14,7 @@ from rae_tf import latent_transforms
 from rae_tf import likelihoods
 from rae_tf import model_params
 from rae_tf import networks
+from rae_tf import posteriors
 from rae_tf import priors
 from rae_tf import regularizers
 from rae_tf.config import TrainConfig
@@ -43,6 +44,9 @@ class ModelRecipe:
     expost: an ex-post prior (`rae_tf.expost` kind: "gmm", "flow", "vae") that training
       fits to the final codes and exports as <name>_<kind> (RAE + GMM, 2-stage VAE), or
       None.
+    posterior: the encoder posterior's name in `rae_tf.posteriors.POSTERIORS`
+      (deterministic, gaussian, iaf); None = gaussian or deterministic by
+      `gaussian_encoder`.
   """
   description: str
   gaussian_encoder: bool
@@ -53,6 +57,7 @@ class ModelRecipe:
   prior: str = "standard_normal"
   latent_transform: str = "identity"
   expost: Optional[str] = None
+  posterior: Optional[str] = None
 
 
 MODELS: Registry[ModelRecipe] = Registry("model", "--model")
@@ -208,6 +213,62 @@ MODELS.register("maskaae", ModelRecipe(
               "mask_psi_max": None},
     terms=_maskaae, latent_transform="mask"))
 
+# ---- VAE family (issue 9) ------------------------------------------------------------
+
+
+def _monte_carlo_kl(hp, config):
+  return {"kl": regularizers.MonteCarloKL(hp["beta"], name="kl")}
+
+
+def _info_vae(hp, config):
+  """InfoVAE (Zhao et al.): (1 - alpha) KL(q(z|x) || p) + (alpha + lambda - 1) MMD(q(z), p)."""
+  kl_weight = 1.0 - hp["info_alpha"]
+  mmd_weight = hp["info_alpha"] + hp["info_lambda"] - 1.0
+  if kl_weight < 0 or mmd_weight < 0:
+    raise ConfigError(f"--info_alpha={hp['info_alpha']}, --info_lambda={hp['info_lambda']}: "
+                      f"the KL weight 1 - alpha ({kl_weight:g}) and the MMD weight alpha + "
+                      f"lambda - 1 ({mmd_weight:g}) must be >= 0")
+  return {"kl": regularizers.KLDivergence(kl_weight, name="kl"),
+          "mmd": regularizers.MaximumMeanDiscrepancy(
+              mmd_weight, kernel=hp["mmd_kernel"], prior_variance=config.prior_variance,
+              name="mmd")}
+
+
+MODELS.register("vae_bce", ModelRecipe(
+    "VAE (cross-entropy): the vae recipe under the seed's table name (Gaussian encoder, "
+    "Bernoulli decoder, KL beta = 1)",
+    gaussian_encoder=True, likelihood="bernoulli", defaults={"beta": 1.0}, terms=_kl))
+MODELS.register("vae_fixed_var", ModelRecipe(
+    "VAE with a Gaussian decoder of fixed variance (default 1): sum (x - D(z))^2 / 2 + KL",
+    gaussian_encoder=True, likelihood="gaussian",
+    defaults={"beta": 1.0, "decoder_variance": 1.0}, terms=_kl))
+MODELS.register("vae_learned_var", ModelRecipe(
+    "VAE with a Gaussian decoder of learned scalar variance gamma^2 (Dai & Wipf's first "
+    "stage)",
+    gaussian_encoder=True, likelihood="gaussian_learned", defaults={"beta": 1.0}, terms=_kl))
+MODELS.register("two_stage_vae", ModelRecipe(
+    "2-stage VAE (Dai & Wipf): vae_learned_var, then a second VAE fitted ex post to the "
+    "codes samples z (exported as <name>_vae)",
+    gaussian_encoder=True, likelihood="gaussian_learned", defaults={"beta": 1.0}, terms=_kl,
+    expost="vae"))
+MODELS.register("vae_iaf", ModelRecipe(
+    "VAE + IAF (Kingma et al. 2016): the Gaussian posterior refined by T inverse "
+    "autoregressive flow steps conditioned on the encoder's context; Monte-Carlo KL",
+    gaussian_encoder=True, likelihood="bernoulli",
+    defaults={"beta": 1.0, "iaf_steps": 2, "iaf_width": 320}, terms=_monte_carlo_kl,
+    posterior="iaf"))
+MODELS.register("vae_vamp", ModelRecipe(
+    "VAE with a VampPrior (Tomczak & Welling): p(z) = mean of q(z | u_k) over K learned "
+    "pseudo-inputs; Monte-Carlo KL",
+    gaussian_encoder=True, likelihood="bernoulli",
+    defaults={"beta": 1.0, "num_pseudo_inputs": 500}, terms=_monte_carlo_kl, prior="vamp"))
+MODELS.register("info_vae", ModelRecipe(
+    "InfoVAE (Zhao et al.): (1 - alpha) KL + (alpha + lambda - 1) MMD between the "
+    "aggregate posterior and N(0, I) (alpha 0, lambda 1000, RBF kernel)",
+    gaussian_encoder=True, likelihood="bernoulli",
+    defaults={"info_alpha": 0.0, "info_lambda": 1000.0, "mmd_kernel": "rbf"},
+    terms=_info_vae))
+
 # c_poly doublings of MaskAAE's automatic schedule: from 2/m to the cap 2048 takes
 # log2(1024 m) doublings; the authors spread them over their 500k steps (period 4R).
 POLY_CAP = 2048.0
@@ -297,13 +358,18 @@ def build_model(config: TrainConfig, data_shape: Tuple[int, ...], is_image: bool
                                 name="likelihood")
   else:
     likelihood = likelihood_cls(image_output=is_image, name="likelihood")
-  enc_dim = 2 * config.latent_dim if recipe.gaussian_encoder else config.latent_dim
+  posterior = build_posterior(recipe, hp, config)
+  enc_dim = posterior.encoder_output_dim(config.latent_dim)
   encoder = networks.build_encoder(config.arch, data_shape, enc_dim, width=config.width,
                                    depth=config.depth, spectral_norm=recipe.spectral_norm)
   decoder = networks.build_decoder(config.arch, config.latent_dim, data_shape,
                                    width=config.width, depth=config.depth,
                                    spectral_norm=recipe.spectral_norm)
-  prior = build_prior(hp["prior"], config)
+  if hp["prior"] == "vamp" and recipe.terms is not _monte_carlo_kl:
+    # The closed-form KL is to N(0, I): it would ignore the VampPrior.
+    raise ConfigError(f"--prior=vamp needs the Monte-Carlo KL of --model=vae_vamp, not "
+                      f"--model={config.model}")
+  prior = build_prior(hp["prior"], config, data_shape=data_shape, is_image=is_image, hp=hp)
   transform_cls = latent_transforms.LATENT_TRANSFORMS.get(recipe.latent_transform)
   if transform_cls is latent_transforms.MaskLayer:
     transform = transform_cls(config.latent_dim, init_max=hp["mask_init_max"],
@@ -314,18 +380,43 @@ def build_model(config: TrainConfig, data_shape: Tuple[int, ...], is_image: bool
   model = RegularizedAutoEncoder(
       encoder, decoder, likelihood, prior, recipe.terms(hp, config),
       latent_dim=config.latent_dim, gaussian_encoder=recipe.gaussian_encoder,
-      seed=config.seed, latent_transform=transform, name=config.model)
+      seed=config.seed, latent_transform=transform, posterior=posterior, name=config.model)
   return model, hp
 
 
-def build_prior(name: str, config: TrainConfig):
+def build_posterior(recipe: ModelRecipe, hp: Dict[str, Any], config: TrainConfig):
+  """The recipe's encoder posterior (`rae_tf.posteriors`).
+
+  Args:
+    recipe: the model's recipe (its `posterior`, else `gaussian_encoder`).
+    hp: resolved weights (IAF: iaf_steps, iaf_width).
+    config: uses latent_dim.
+  """
+  name = recipe.posterior or ("gaussian" if recipe.gaussian_encoder else "deterministic")
+  posterior_cls = posteriors.POSTERIORS.get(name)
+  if posterior_cls is posteriors.IAFPosterior:
+    # The context h has the MADE's width, as openai/iaf's one h_size for both.
+    return posterior_cls(config.latent_dim, num_steps=hp["iaf_steps"], width=hp["iaf_width"],
+                         name="posterior")
+  return posterior_cls(name="posterior")
+
+
+def build_prior(name: str, config: TrainConfig, data_shape: Tuple[int, ...] = (),
+                is_image: bool = True, hp: Optional[Dict[str, Any]] = None):
   """The prior named `name` (`rae_tf.priors.PRIORS`), sized from the config.
 
   Args:
-    name: standard_normal, learned (FlexAE: G(eps)) or flow (RealNVP).
+    name: standard_normal, learned (FlexAE: G(eps)), flow (RealNVP) or vamp (VampPrior).
     config: uses latent_dim and the --prior_* flags.
+    data_shape: one example's shape (the VampPrior's pseudo-inputs).
+    is_image: images (the VampPrior clips its pseudo-inputs to [0, 1]).
+    hp: resolved weights (VampPrior: num_pseudo_inputs).
   """
   prior_cls = priors.PRIORS.get(name)
+  if prior_cls is priors.VampPrior:
+    return prior_cls(config.latent_dim, data_shape,
+                     num_pseudo_inputs=(hp or {}).get("num_pseudo_inputs", 500),
+                     clip=is_image, name="prior")
   if prior_cls is priors.LearnedPrior:
     noise_dim = config.prior_noise_dim or config.latent_dim
     generator = networks.build_prior_generator(noise_dim, config.latent_dim,
