@@ -40,6 +40,7 @@ table takes hours on the 2-core CPU (FlexAE's authors' critic ~1.4 s/step, MaskA
 0.3-0.6 s/step). Bad input: one `error:` line, exit status 2, nothing written; a diverged
 model is a row saying so (the others still run).
 """
+import os
 import shlex
 import sys
 
@@ -80,6 +81,9 @@ cli.define_flags(reproduction.QualityConfig, HELP)
 def main(argv):
   def bench():
     config = cli.config_from_flags(reproduction.QualityConfig, flags.FLAGS)  # No TF yet.
+    if not any(os.path.isfile(p) for p in config.npz_paths()):
+      reproduction.split_npz_files(config, print)  # Says what is skipped.
+      return  # Nothing measured, nothing written.
     cli.import_quietly("rae_tf.training")
     command = " ".join(shlex.quote(a) for a in ["python"] + sys.argv)
     reproduction.run_quality(config, command=command)

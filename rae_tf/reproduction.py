@@ -429,6 +429,24 @@ def check_inputs(features: Optional[str], inception_weights: Optional[str],
     outputs.check_creatable_dir(path, flag)
 
 
+def split_npz_files(config: QualityConfig, say: Callable[[str], None] = _say
+                    ) -> Tuple[List[str], Dict[str, str]]:
+  """(present files, {data key: absent path}); says which are skipped. Checks the
+  present ones (labelled images, enough test images) without importing TensorFlow."""
+  present, skipped = [], {}
+  for path in config.npz_paths():
+    if os.path.isfile(path):
+      check_npz(path, config.num_samples)
+      present.append(path)
+    else:
+      skipped[data_key_of(path)] = path
+      say(f"skipped {path}: not found (the benchmark needs an .npz with x_train, x_test, "
+          "y_train, y_test; pass --npz_files=PATH,...)")
+  if not present:
+    say("no data file present: nothing measured, nothing written")
+  return present, skipped
+
+
 def plan_quality(config: QualityConfig, registered: Sequence[str],
                  recipes: Dict[str, Any], paths: Sequence[str]) -> List[PlannedRun]:
   """The runs of the benchmark: every (data file, model) with its samplers.
@@ -483,10 +501,10 @@ def _quality_markdown(report: Dict[str, Any]) -> str:
     lines += [f"**Incomplete: {report['runs_done']} of {report['runs_planned']} runs done "
               "(run the same command again to resume).**", ""]
   for key, entry in report["datasets"].items():
-    lines += [f"## {key}", ""]
     if entry["status"] != "measured":
-      lines += [f"Skipped: {entry['status']}.", ""]
+      lines += [f"## {key}", "", f"Skipped: {entry['status']}.", ""]
       continue
+    lines += [f"## {key}", ""]
     rows = entry["rows"]
     first = next((r for r in rows.values() if r.get("status") == "ok"), {})
     lines.append(f"Data `{entry['path']}`; {first.get('num_samples', '–')} samples per "
@@ -537,22 +555,13 @@ def run_quality(config: QualityConfig, command: Optional[str] = None,
     ConfigError: bad input (unknown model, bad --model_flags for a model, an unreadable
       npz, a workdir trained with other settings), before anything is written.
   """
+  present, skipped = split_npz_files(config, say)
+  if not present:
+    return None
   from rae_tf import training  # pylint: disable=g-import-not-at-top
   from rae_tf.models import zoo  # pylint: disable=g-import-not-at-top
   registered = tuple(zoo.MODELS.names())
   recipes = {name: zoo.MODELS.get(name) for name in registered}
-  present, skipped = [], {}
-  for path in config.npz_paths():
-    if os.path.isfile(path):
-      check_npz(path, config.num_samples)
-      present.append(path)
-    else:
-      skipped[data_key_of(path)] = path
-      say(f"skipped {path}: not found (the benchmark needs an .npz with x_train, x_test, "
-          "y_train, y_test; pass --npz_files=PATH,...)")
-  if not present:
-    say("no data file present: nothing measured, nothing written")
-    return None
   check_inputs(config.setting("features"), config.inception_weights,
                [(config.work_root, "--work_root"),
                 (os.path.dirname(os.path.abspath(config.out)), "--out")])
@@ -733,6 +742,7 @@ def fmt_gap_cell(value, digits: int = 2) -> str:
 
 def comparison_rows(table: str, seed_rows: Sequence[seed_tables.SeedRow],
                     datasets: Sequence[str], measured: Dict[Tuple[str, str], Dict[str, Any]],
+                    resolved: Optional[Dict[str, Optional[str]]] = None
                     ) -> List[Dict[str, Any]]:
   """One entry per seed row: per data set the published cell, the measured one, the gap.
 
@@ -741,11 +751,14 @@ def comparison_rows(table: str, seed_rows: Sequence[seed_tables.SeedRow],
     seed_rows: the seed's rows.
     datasets: the table's data-set keys.
     measured: (row label, data key) -> the measured row (measure()'s, or a status-only
-      row: "not registered", "data missing: ...").
+      row: "not registered", "data missing", "not run").
+    resolved: row label -> the registered model that reproduces it (None: not registered).
   """
   out = []
   for row in seed_rows:
-    entry = {"label": row.label, "cells": {}}
+    model = (resolved or {}).get(row.label)
+    entry = {"label": row.label, "model": model, "prior": row.prior,
+             "flags": row.flags, "registered": model is not None, "cells": {}}
     for key in datasets:
       m = measured.get((row.label, key), {"status": "not run"})
       value = measured_cell(table, m)
@@ -767,11 +780,11 @@ def _model_table_markdown(report: Dict[str, Any]) -> str:
     right += [True, True, True]
   body = []
   for entry in report["comparison"]:
-    models = sorted({c["model"] for c in entry["cells"].values() if c["model"]})
-    samplers = sorted({c["sampler"] for c in entry["cells"].values() if c["sampler"]})
-    label = ", ".join(models) or "–"
-    if samplers:
-      label += f" ({', '.join(samplers)})"
+    if not entry["registered"]:
+      label = "not registered"
+    else:
+      label = entry["model"] + (f" {entry['flags']}" if entry["flags"] else "") + (
+          f" + {entry['prior']}" if entry["prior"] != "trained" else "")
     cells = [entry["label"], label]
     for key in datasets:
       c = entry["cells"][key]
@@ -788,10 +801,10 @@ def _model_table_markdown(report: Dict[str, Any]) -> str:
       experiments.markdown_table(headers, body, right), ""]
   for key, why in report["unavailable"].items():
     lines.append(f"* {seed_tables.DATASET_TITLES[key]}: not run: {why}.")
-  missing = [e["label"] for e in report["comparison"]
-             if all(c["status"] == "not registered" for c in e["cells"].values())]
+  missing = [e["label"] for e in report["comparison"] if not e["registered"]]
   if missing:
-    lines.append("* Not registered in rae_tf.models.zoo yet: " + ", ".join(missing) + ".")
+    lines.append("* Not registered in rae_tf.models.zoo (no run; the row fills in once a "
+                 "model of its name is registered): " + ", ".join(missing) + ".")
   if table == "4":
     lines.append("* Improved precision / recall (Kynkäänniemi et al., k = 3) of the same "
                  "runs are in the JSON (`rows`).")
@@ -862,9 +875,10 @@ def _run_model_table(config: ReproduceConfig, command: Optional[str], verbose, s
   check_inputs(config.features(), config.inception_weights,
                [(config.work_root, "--work_root"), (config.out_dir, "--out_dir")])
   measured: Dict[Tuple[str, str], Dict[str, Any]] = {}
+  resolved = {row.label: resolve_model(row.models, registered) for row in seed_rows}
   plan = []
   for row in seed_rows:
-    model = resolve_model(row.models, registered)
+    model = resolved[row.label]
     for key in datasets:
       if key in unavailable:
         measured[(row.label, key)] = {"status": "data missing"}
@@ -902,7 +916,8 @@ def _run_model_table(config: ReproduceConfig, command: Optional[str], verbose, s
   out = os.path.join(config.out_dir, f"table{config.table}")
 
   def write():
-    report["comparison"] = comparison_rows(config.table, seed_rows, datasets, measured)
+    report["comparison"] = comparison_rows(config.table, seed_rows, datasets, measured,
+                                           resolved)
     report["rows"] = {f"{label} | {key}": r for (label, key), r in measured.items()}
     write_report(out, report, _model_table_markdown(report))
     outputs.atomic_write(out + ".png", _model_table_png(report))

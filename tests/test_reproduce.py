@@ -1,0 +1,273 @@
+"""rae_tf.reproduction, benchmarks/quality.py and scripts/reproduce.py: the report writers,
+rankings and gaps on FABRICATED metric dicts (fixtures below, not measurements), "not
+registered" rows, absent data files skipped with a message, bad flags refused (one
+`error:` line, exit 2, nothing written), and a tiny end-to-end quality run (slow)."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from rae_tf import reproduction
+from rae_tf import seed_tables
+from rae_tf.errors import ConfigError
+
+from conftest import ROOT, run_python
+
+QUALITY = os.path.join(ROOT, "benchmarks", "quality.py")
+REPRODUCE = os.path.join(ROOT, "scripts", "reproduce.py")
+
+
+def _fixture_row(model, prior, fid, **extra):
+  """A FABRICATED measure() row (test fixture, not a measurement)."""
+  return {"model": model, "prior": prior, "status": "ok",
+          "sampler": "N(0, I)" if prior == "trained" else "ex-post GMM-10",
+          "fid_generation": fid, "fid_reconstruction": fid / 2, "improved_precision": 0.5,
+          "improved_recall": 0.4, "prd_f8_recall": 0.8, "prd_f1_8_precision": 0.7,
+          "active_dims": 16, "latent_dim": 16, "nac": 0.05, "num_samples": 100,
+          "fid_label": "domain FID", "features": "domain", "train_minutes": 1.5,
+          "epochs": 10, "checkpoint": "ckpt-1", **extra}
+
+
+# FABRICATED rows (fixtures): FlexAE loses to RAE + GMM, beats the WAE; MaskAAE diverged.
+FIXTURE_ROWS = {
+    "rae_l2_gmm+gmm": _fixture_row("rae_l2_gmm", "gmm", 10.0),
+    "flexae": _fixture_row("flexae", "trained", 12.0),
+    "wae_gan": _fixture_row("wae_gan", "trained", 20.0),
+    "maskaae": {"model": "maskaae", "prior": "trained", "status": "diverged: step 3"},
+}
+
+
+def test_rank_and_sentences_from_fixture_numbers():
+  assert reproduction.rank_rows(FIXTURE_ROWS) == ["rae_l2_gmm+gmm", "flexae", "wae_gan",
+                                                  "maskaae"]
+  text = reproduction.ranking_sentences(FIXTURE_ROWS)
+  assert text[0].startswith("Order by generation FID") and "rae_l2_gmm+gmm (10.00) < " \
+      "flexae (12.00) < wae_gan (20.00)" in text[0]
+  flexae = [s for s in text if s.startswith("flexae (")]
+  assert flexae == ["flexae (12.00) ranks 2 of 3: it loses to rae_l2_gmm+gmm (10.00); it "
+                    "beats 1 row(s)."]
+  assert any("No generation FID" in s and "maskaae" in s for s in text)
+  assert "maskaae: no measured row." in text
+  best = reproduction.ranking_sentences({"flexae": FIXTURE_ROWS["flexae"],
+                                         "wae_gan": FIXTURE_ROWS["wae_gan"]})
+  assert any(s.startswith("flexae has the best generation FID") for s in best)
+
+
+def test_gap_scalars_tuples_and_missing():
+  assert reproduction.gap(12.5, 10.5) == pytest.approx(2.0)
+  assert reproduction.gap((8.0, 7.0), (6.15, 7.30)) == pytest.approx((1.85, -0.3))
+  assert reproduction.gap(None, 10.0) is None and reproduction.gap(3.0, None) is None
+  assert reproduction.gap((None, 5.0), (1.0, 4.0)) == (None, 1.0)
+  assert reproduction.gap(None, (1.0, 2.0)) == (None, None)
+  assert reproduction.fmt_gap(-0.3) == "-0.30" and reproduction.fmt_gap(None) == "–"
+
+
+def test_parse_model_flags_and_refusals():
+  got = reproduction.parse_model_flags(
+      'flexae:"--critic_width=256 --prior_width=64"; maskaae:--mask_psi_max=3')
+  assert got == {"flexae": "--critic_width=256 --prior_width=64",
+                 "maskaae": "--mask_psi_max=3"}
+  assert reproduction.model_overrides(got, "flexae") == {"critic_width": 256,
+                                                         "prior_width": 64}
+  assert reproduction.model_overrides(got, "wae_gan") == {}
+  for bad in ("flexae --critic_width=3", "flexae:--a=1;flexae:--b=2"):
+    with pytest.raises(ConfigError):
+      reproduction.parse_model_flags(bad)
+  with pytest.raises(ConfigError, match="--epochs"):
+    reproduction.model_overrides({"flexae": "--epochs=3"}, "flexae")
+
+
+def test_resolve_model_picks_first_registered():
+  assert reproduction.resolve_model(("rae_l2_gmm", "rae_l2"), ("rae_l2",)) == "rae_l2"
+  assert reproduction.resolve_model(("two_stage_vae",), ("vae", "rae_l2")) is None
+
+
+def test_quality_markdown_and_json_writers(tmp_path):
+  report = {"benchmark": "quality", "date": "2026-01-01T00:00:00+00:00",
+            "command": "python benchmarks/quality.py --fixture",
+            "config": reproduction.QualityConfig(out=str(tmp_path / "R")).to_dict(),
+            "settings": {"width": 32, "epochs": 10, "features": "domain"},
+            "runs_planned": 4, "runs_done": 4, "complete": True,
+            "datasets": {"fashion_mnist": {"path": "f.npz", "status": "measured",
+                                           "rows": FIXTURE_ROWS,
+                                           "ranking": reproduction.ranking_sentences(
+                                               FIXTURE_ROWS)},
+                         "mnist10k": {"path": "m.npz", "status": "m.npz not found",
+                                      "rows": {}}}}
+  report["datasets"]["fashion_mnist"]["rows"]["wae_gan"]["nac"] = float("nan")
+  md = reproduction._quality_markdown(report)  # pylint: disable=protected-access
+  reproduction.write_report(str(tmp_path / "R"), report, md)
+  text = (tmp_path / "R.md").read_text()
+  table = [l for l in text.splitlines() if l.startswith("| ")]
+  assert len(table) == 2 + 4
+  assert table[2].startswith("| 1 | rae_l2_gmm+gmm |") and "| 10.00 | 5.00 |" in table[2]
+  assert table[5].startswith("| 4 | maskaae |") and "diverged: step 3" in table[5]
+  assert "Skipped: m.npz not found." in text and "`python benchmarks/quality.py" in text
+  assert "flexae (12.00) ranks 2 of 3: it loses to rae_l2_gmm+gmm" in text
+  saved = json.loads((tmp_path / "R.json").read_text())
+  assert saved["datasets"]["fashion_mnist"]["rows"]["wae_gan"]["nac"] is None  # NaN.
+  assert saved["command"] == report["command"] and saved["date"] == report["date"]
+
+
+def test_model_table_comparison_not_registered_and_missing_data(tmp_path):
+  rows = seed_tables.TABLE3[:2] + (seed_tables.SeedRow(
+      "Future model", ("not_a_registered_model",), published={seed_tables.MNIST: (1.0, 2.0)}),)
+  measured = {  # FABRICATED measurements (fixtures).
+      ("VAE [1]", "mnist"): _fixture_row("vae", "trained", 60.0),
+      ("β-VAE [4]", "mnist"): {"status": "diverged: x"},
+      ("Future model", "mnist"): {"status": "not registered"},
+  }
+  for row in rows:
+    for key in ("cifar10", "celeb_a"):
+      measured[(row.label, key)] = {"status": "data missing"}
+  resolved = {"VAE [1]": "vae", "β-VAE [4]": "beta_vae", "Future model": None}
+  comparison = reproduction.comparison_rows("3", rows, seed_tables.TABLE3_DATASETS,
+                                            measured, resolved)
+  vae = comparison[0]["cells"]["mnist"]
+  assert vae["published"] == (65.10, 57.04) and vae["measured"] == (30.0, 60.0)
+  assert vae["gap"] == pytest.approx((30.0 - 65.10, 60.0 - 57.04))
+  assert comparison[1]["cells"]["mnist"]["gap"] == (None, None)
+  assert not comparison[2]["registered"]
+  report = {"table": "3", "title": "Table 3", "date": "d", "command": None,
+            "config": {"scale": "small"}, "budget": {"epochs": 5},
+            "datasets": list(seed_tables.TABLE3_DATASETS), "comparison": comparison,
+            "unavailable": {"cifar10": "no CIFAR-10 data here", "celeb_a": "no CelebA"}}
+  md = reproduction._model_table_markdown(report)  # pylint: disable=protected-access
+  lines = [l for l in md.splitlines() if l.startswith("| ")]
+  assert "| VAE [1] | vae | 65.10 / 57.04 | 30.00 / 60.00 | -35.10 / +2.96 |" in lines[2]
+  assert "| Future model | not registered |" in lines[4]
+  assert "diverged: x" in lines[3]
+  assert "CIFAR-10: not run: no CIFAR-10 data here" in md
+  assert "Not registered in rae_tf.models.zoo" in md and "Future model" in md
+  png = reproduction._model_table_png(report)  # pylint: disable=protected-access
+  assert png[:4] == b"\x89PNG"
+
+
+def test_table2_and_table5_comparisons_from_fixtures():
+  rows = [  # FABRICATED nac-table rows (fixtures).
+      {"model": "wae_mmd", "m": 16, "active_dims": 16, "nac": 0.05},
+      {"model": "maskaae", "m": 16, "active_dims": 8, "nac": 0.02}]
+  comp = reproduction.table2_comparison(rows, "wae_mmd")
+  assert [e["m"] for e in comp] == sorted(seed_tables.TABLE2)
+  assert comp[0]["maskaae"]["gap"] == pytest.approx((8 - 9, 0.02 - 0.030))
+  assert comp[1]["wae"]["measured"] == (None, None) and comp[1]["wae"]["gap"] == (None,
+                                                                                   None)
+  models = [{"index": 1, "fid_reconstruction": 70.0, "fid_generation": 50.0}]
+  comp5 = reproduction.table5_comparison(models, seed_tables.TABLE5["mnist"])
+  assert len(comp5) == 6 and comp5[0]["gap"] == pytest.approx((70.0 - 60.51, 50.0 - 55.49))
+  assert comp5[5]["measured"] == (None, None)
+
+
+def test_seed_tables_are_complete():
+  assert len(seed_tables.TABLE1) == 8 and len(seed_tables.TABLE3) == 13
+  assert all(len(r.published) == 4 for r in seed_tables.TABLE1)
+  assert all(set(r.published) == set(seed_tables.TABLE3_DATASETS)
+             for r in seed_tables.TABLE3 + seed_tables.TABLE4)
+  assert all(len(v) == 6 for v in seed_tables.TABLE5.values())
+  assert seed_tables.TABLE3[-1].published["mnist"] == (4.33, 4.69)  # FlexAE, MNIST.
+
+
+@pytest.mark.parametrize("changes, needle", [
+    ({"scale": "huge"}, "--scale"), ({"expost": "all"}, "--expost"),
+    ({"epochs": 0}, "--epochs"), ({"models": "a b"}, "--models"),
+    ({"model_flags": "flexae:--seed=3"}, "--seed")])
+def test_quality_config_refusals(changes, needle):
+  with pytest.raises(ConfigError, match=needle):
+    reproduction.QualityConfig(**changes)
+
+
+def test_reproduce_config_refusals():
+  with pytest.raises(ConfigError, match="--table"):
+    reproduction.ReproduceConfig(table="6")
+  with pytest.raises(ConfigError, match="--scale"):
+    reproduction.ReproduceConfig(scale="medium")
+
+
+def test_small_scale_columns_say_why_not_run(tmp_path):
+  config = reproduction.ReproduceConfig(mnist_npz=str(tmp_path / "absent.npz"))
+  assert config.dataset("mnist") == (None, f"{tmp_path / 'absent.npz'} not found")
+  assert "no CIFAR-10 data here" in config.dataset("cifar10")[1]
+  paper = reproduction.ReproduceConfig(scale="paper", data_dir=str(tmp_path))
+  assert "not prepared" in paper.dataset("celeb_a")[1]
+  (tmp_path / "celeb_a").mkdir()
+  assert paper.dataset("celeb_a") == ("celeb_a", None)
+
+
+def test_table_without_data_writes_not_registered_and_missing_rows(tmp_path):
+  """Table 4 with no data file: no training, every row says why (and the unregistered
+  2-stage VAE says "not registered")."""
+  config = reproduction.ReproduceConfig(
+      table="4", mnist_npz=str(tmp_path / "absent.npz"), work_root=str(tmp_path / "w"),
+      out_dir=str(tmp_path / "out"))
+  said = []
+  report = reproduction.run_reproduction(config, say=said.append)
+  assert report["complete"] and not os.path.exists(tmp_path / "w" / "runs")
+  md = (tmp_path / "out" / "table4.md").read_text()
+  assert "MNIST: not run:" in md and "absent.npz not found" in md
+  from rae_tf.models import zoo  # pylint: disable=g-import-not-at-top
+  if not any(n in zoo.MODELS for n in ("two_stage_vae", "vae_2stage", "2s_vae")):
+    assert "| 2S-VAE [19] | not registered |" in md
+  assert (tmp_path / "out" / "table4.png").read_bytes()[:4] == b"\x89PNG"
+  assert any("not run" in s for s in said)
+
+
+def test_quality_script_skips_absent_files_and_refuses_bad_flags(tmp_path):
+  out, work = tmp_path / "R", tmp_path / "w"
+  proc = run_python([QUALITY, f"--npz_files={tmp_path / 'a.npz'},{tmp_path / 'b.npz'}",
+                     f"--work_root={work}", f"--out={out}"], timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "skipped" in proc.stdout and "a.npz" in proc.stdout and "b.npz" in proc.stdout
+  assert not work.exists() and not os.path.exists(f"{out}.md")
+  for args, needle in ((["--scale=huge"], "--scale"),
+                       (["--model_flags=flexae:--epochs=3"], "--epochs"),
+                       (["--nonsense=1"], "nonsense")):
+    proc = run_python([QUALITY, f"--work_root={work}", f"--out={out}"] + args, timeout=120)
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and needle in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not work.exists() and not os.path.exists(f"{out}.md")
+
+
+def test_reproduce_script_refuses_bad_flags(tmp_path):
+  for args, needle in ((["--table=9"], "--table"), (["--scale=big"], "--scale"),
+                       (["--model_flags=wae_gan:--width=8"], "--width")):
+    proc = run_python([REPRODUCE, f"--work_root={tmp_path / 'w'}",
+                       f"--out_dir={tmp_path / 'o'}"] + args, timeout=120)
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and needle in errors[0], proc.stderr
+    assert not (tmp_path / "w").exists() and not (tmp_path / "o").exists()
+
+
+def _tiny_npz(path):
+  """A tiny labelled image set (random blobs per class), a FIXTURE, not real data."""
+  rng = np.random.default_rng(0)
+  def make(n):
+    y = rng.integers(0, 10, n).astype(np.uint8)
+    x = np.zeros((n, 28, 28), np.uint8)
+    for i, label in enumerate(y):
+      x[i, 2 * label:2 * label + 8, 4:24] = 255
+    return x, y
+  (x_train, y_train), (x_test, y_test) = make(200), make(100)
+  np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+
+
+@pytest.mark.slow
+def test_quality_end_to_end_tiny(tmp_path):
+  """A tiny real run: one model + its GMM row, 1 epoch of 2 steps, 50 samples."""
+  _tiny_npz(tmp_path / "tiny.npz")
+  config = reproduction.QualityConfig(
+      models="rae_l2", npz_files=f"{tmp_path / 'tiny.npz'},{tmp_path / 'absent.npz'}",
+      epochs=1, steps_per_epoch=2, batch_size=50, num_samples=50, prd_runs=1,
+      expost="gmm", gmm_components=2, work_root=str(tmp_path / "w"),
+      out=str(tmp_path / "R"))
+  report = reproduction.run_quality(config, command="pytest", verbose=0)
+  rows = report["datasets"]["tiny"]["rows"]
+  assert set(rows) == {"rae_l2", "rae_l2+gmm"} and report["complete"]
+  assert all(np.isfinite(r["fid_generation"]) for r in rows.values())
+  assert report["datasets"]["absent"]["status"].endswith("not found")
+  md = (tmp_path / "R.md").read_text()
+  assert "Order by generation FID" in md and "flexae: no measured row." in md
+  again = reproduction.run_quality(config, command="pytest", verbose=0)  # Cached.
+  assert again["datasets"]["tiny"]["rows"]["rae_l2"]["fid_generation"] == \
+      rows["rae_l2"]["fid_generation"]
