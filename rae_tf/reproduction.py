@@ -774,10 +774,14 @@ def _model_table_markdown(report: Dict[str, Any]) -> str:
   table, digits = report["table"], (3 if report["table"] == "4" else 2)
   datasets = report["datasets"]
   headers, right = ["seed row", "model"], [False, False]
-  for key in datasets:
+  for key in datasets:  # A data set not run here shows its published column only.
     title = seed_tables.DATASET_TITLES[key]
-    headers += [f"{title} published", f"{title} measured", f"{title} gap"]
-    right += [True, True, True]
+    if key in report["unavailable"]:
+      headers.append(f"{title} published (not run)")
+      right.append(True)
+    else:
+      headers += [f"{title} published", f"{title} measured", f"{title} gap"]
+      right += [True, True, True]
   body = []
   for entry in report["comparison"]:
     if not entry["registered"]:
@@ -788,6 +792,9 @@ def _model_table_markdown(report: Dict[str, Any]) -> str:
     cells = [entry["label"], label]
     for key in datasets:
       c = entry["cells"][key]
+      if key in report["unavailable"]:
+        cells.append(fmt_cell(c["published"], digits))
+        continue
       measured = (fmt_cell(c["measured"], digits) if c["status"] == "ok"
                   else c["status"] or "–")
       cells += [fmt_cell(c["published"], digits), measured, fmt_gap_cell(c["gap"], digits)]
@@ -898,6 +905,7 @@ def _run_model_table(config: ReproduceConfig, command: Optional[str], verbose, s
             "export_dir": "", "export_name": None, "workdir": "placeholder"})
         tc = tc.replace(workdir=run_workdir(config.work_root, key, tc))
         recipe = zoo.MODELS.get(model)
+        measured[(row.label, key)] = {"status": "pending"}
         plan.append((row, key, samples, PlannedRun(
             model, key, tc, (row.prior,), getattr(recipe, "prior", "standard_normal"))))
   for _, _, _, run in plan:  # Bad flags, mismatching workdirs: refused before any work.
