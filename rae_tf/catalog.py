@@ -13,9 +13,11 @@ from typing import Iterable, Optional
 
 from rae_tf.errors import ConfigError
 
-MODELS = ("aae", "ae", "beta_vae", "flexae", "flexae_flow", "info_vae", "maskaae", "rae_gp",
-          "rae_l2", "rae_sn", "two_stage_vae", "vae", "vae_bce", "vae_fixed_var", "vae_iaf",
-          "vae_learned_var", "vae_vamp", "wae_gan", "wae_mmd")
+MODELS = ("aae", "ae", "ae_gmm", "beta_vae", "factor_vae", "flexae", "flexae_flow",
+          "info_vae", "injflow", "injflow_gmm", "maskaae", "rae_gp", "rae_gp_gmm",
+          "rae_l2", "rae_l2_gmm", "rae_sn", "rae_sn_gmm", "two_stage_vae", "vae",
+          "vae_bce", "vae_fixed_var", "vae_iaf", "vae_iop", "vae_learned_var", "vae_vamp",
+          "wae_gan", "wae_mmd")
 ARCHITECTURES = ("dcgan", "infogan", "mlp")
 DATASETS = ("celeb_a", "cifar10", "fashion_mnist", "mnist", "mnist10k", "synthetic",
             "synthetic_image")

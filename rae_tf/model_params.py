@@ -88,6 +88,18 @@ PARAMS: Dict[str, Param] = _params(
           "(flexae authors: 0; aae: 0.5).", minimum=0, below_one=True),
     Param("adversary_beta_2", float, "Adam beta_2 of those players (authors: 0.9).",
           minimum=0, below_one=True),
+    # ---- Issue 9: FactorVAE and InjFlow (factor_vae, injflow, injflow_gmm) ----
+    Param("tc_weight", float, "factor_vae: gamma, the weight of the total correlation "
+          "(paper: 35 on dSprites, the default; configs/factor_vae.flags: 10 on MNIST).",
+          minimum=0),
+    Param("jacobian_weight", float, "injflow: weight of the decoder-Jacobian penalty "
+          "(default 1e-4; with --latent_l2 = half of it, the flow bound's balance).",
+          minimum=0),
+    Param("jacobian_form", str, "injflow: log (m/2 log(||J||_F^2 / m), the Jensen bound on "
+          "1/2 log det J^T J; default) or frobenius (||J||_F^2).",
+          choices=("log", "frobenius")),
+    Param("jacobian_projections", int, "injflow: random Jacobian-vector products per code "
+          "estimating ||J||_F^2 (default 1; 0 = exact, m products).", minimum=0),
     # MaskAAE's mask.
     Param("mask_learning_rate", float, "maskaae: rate of the mask's player (default 5 x "
           "--learning_rate, as the authors).", positive=True),

@@ -1,4 +1,6 @@
 """FactorVAE, VAE-IOP, InjFlow and the +GMM recipes: their terms, critics, players, exports."""
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -165,3 +167,118 @@ def test_jacobian_log_form_and_round_trip():
   np.testing.assert_allclose(clone.value(decode, z, None), term.value(decode, z, None))
   with pytest.raises(ConfigError, match="form"):
     jacobian.DecoderJacobianPenalty(form="det")
+
+
+# ---- The registered models -------------------------------------------------------------
+NEW_MODELS = ("factor_vae", "vae_iop", "injflow", "injflow_gmm", "ae_gmm", "rae_l2_gmm",
+              "rae_gp_gmm", "rae_sn_gmm")
+
+
+def _tiny(model, **kw):
+  from rae_tf.config import TrainConfig  # pylint: disable=g-import-not-at-top
+  base = dict(model=model, dataset="synthetic", true_latent_dim=3, ambient_dim=12,
+              num_examples=64, latent_dim=4, arch="mlp", width=16, depth=1,
+              batch_size=16, learning_rate=2e-3, critic_width=16, critic_depth=2,
+              workdir="unused", seed=0, epochs=1)
+  base.update(kw)
+  return TrainConfig.make(**base)
+
+
+def _compiled(config):
+  from rae_tf import data as rae_data  # pylint: disable=g-import-not-at-top
+  from rae_tf import training  # pylint: disable=g-import-not-at-top
+  source = rae_data.get_data_source(training.data_config(config))
+  model, hp = training.build_compiled_model(config, source.spec, tf.distribute.get_strategy())
+  x, _ = source.arrays("train", limit=config.batch_size)
+  return model, hp, tf.constant(x)
+
+
+def test_new_models_are_registered_and_in_the_catalog():
+  from rae_tf import catalog  # pylint: disable=g-import-not-at-top
+  from rae_tf.models import zoo  # pylint: disable=g-import-not-at-top
+  for name in NEW_MODELS:
+    assert name in zoo.MODELS.names() and name in catalog.MODELS
+  for base in ("ae", "rae_l2", "rae_gp", "rae_sn", "injflow"):
+    recipe, gmm = zoo.MODELS.get(base), zoo.MODELS.get(f"{base}_gmm")
+    assert gmm.expost == "gmm" and recipe.expost is None
+    assert gmm.terms is recipe.terms and gmm.defaults == recipe.defaults  # Reused parts.
+
+
+@pytest.mark.parametrize("name,players,steps", [
+    ("factor_vae", ["autoencoder", "tc_critic"], 1),
+    ("vae_iop", ["autoencoder", "iop_kl_critic"], 10),
+])
+def test_critic_player_steps_as_scheduled(name, players, steps):
+  model, hp, x = _compiled(_tiny(name))
+  assert [p.name for p in model.players] == players
+  assert hp["critic_steps"] == steps
+  step = tf.function(model.train_step)
+  for _ in range(3):
+    logs = step(x)
+  assert int(model.optimizer.iterations) == 3
+  assert {n: int(o.iterations) for n, o in model.extra_optimizers.items()} == {
+      players[1]: 3 * steps}
+  critic = model.terms[-1].critic
+  assert not {id(v) for v in critic.trainable_variables} & {id(v) for v in model.autoencoder_variables}
+  assert np.isfinite(float(logs["loss"]))
+
+
+def test_model_hparams_defaults():
+  from rae_tf.models import zoo  # pylint: disable=g-import-not-at-top
+  hp = zoo.resolve_hparams(_tiny("factor_vae"), is_image=True)
+  assert (hp["tc_weight"], hp["beta"], hp["critic_learning_rate"], hp["adversary_beta_1"],
+          hp["adversary_beta_2"]) == (35.0, 1.0, 1e-4, 0.5, 0.9)
+  hp = zoo.resolve_hparams(_tiny("injflow", jacobian_form="frobenius"), is_image=True)
+  assert hp["jacobian_form"] == "frobenius" and hp["jacobian_projections"] == 1
+  with pytest.raises(ConfigError, match="tc_weight"):
+    zoo.resolve_hparams(_tiny("vae", tc_weight=3.0), is_image=True)
+
+
+@pytest.mark.parametrize("name", ["factor_vae", "vae_iop", "injflow"])
+def test_export_samples_per_seed(tmp_path, name):
+  from rae_tf import export  # pylint: disable=g-import-not-at-top
+  extra = {"critic_steps": 1} if name != "injflow" else {}  # A quick export check.
+  model, _, x = _compiled(_tiny(name, **extra))
+  step = tf.function(model.train_step)
+  for _ in range(2):
+    step(x)
+  path = export.export_saved_model(model, str(tmp_path), name, is_image=False)
+  loaded = tf.saved_model.load(path)
+  serve = loaded.signatures["serving_default"]
+  out = serve(seed=tf.constant([3, 4, 3], tf.int64))
+  assert out["x"].shape == (3, 12) and out["latent"].shape == (3, 4)
+  assert np.all(np.isfinite(out["x"].numpy()))
+  np.testing.assert_array_equal(out["x"][0], out["x"][2])  # Same seed, same sample.
+  assert not np.allclose(out["x"][0], out["x"][1])
+  again = serve(seed=tf.constant([3], tf.int64))["x"]
+  np.testing.assert_allclose(again[0], out["x"][0], atol=1e-5)
+
+
+def test_model_config_round_trip_with_new_terms():
+  from rae_tf.models import RegularizedAutoEncoder  # pylint: disable=g-import-not-at-top
+  for name in ("factor_vae", "vae_iop", "injflow"):
+    model, _, x = _compiled(_tiny(name))
+    config = model.get_config()
+    clone = RegularizedAutoEncoder.from_config(config)
+    clone.build_all()
+    assert clone.term_names == model.term_names
+    assert [t.get_config() for t in clone.terms] == [t.get_config() for t in model.terms]
+    clone.set_weights(model.get_weights())
+    seed = tf.constant([1, 2], tf.int64)
+    np.testing.assert_allclose(clone.compute_losses(clone.forward(x, seed))["loss"],
+                               model.compute_losses(model.forward(x, seed))["loss"],
+                               rtol=1e-5)
+
+
+def test_gmm_recipe_trains_then_exports_the_mixture(tmp_path):
+  from rae_tf import training  # pylint: disable=g-import-not-at-top
+  config = _tiny("rae_l2_gmm", workdir=str(tmp_path / "run"),
+                 export_dir=str(tmp_path / "exp"))
+  result = training.train(config, verbose=0)
+  assert os.path.exists(os.path.join(result.export_path, "saved_model.pb"))
+  versions = tmp_path / "exp" / "rae_l2_gmm_gmm"
+  assert (versions / "1" / "saved_model.pb").exists()
+  serve = tf.saved_model.load(str(versions / "1")).signatures["serving_default"]
+  out = serve(seed=tf.constant([5, 6, 5], tf.int64))
+  assert out["x"].shape == (3, 12) and np.all(np.isfinite(out["x"].numpy()))
+  np.testing.assert_array_equal(out["latent"][0], out["latent"][2])
