@@ -151,7 +151,7 @@ EXPOST_OPTIONS = {
     "gmm": {"components": 10},
     "flow": {"steps": 3000, "learning_rate": 1e-3, "batch_size": 256, "couplings": 4,
              "width": 128, "depth": 2, "log_every": 500},
-    "vae": {"steps": 3000, "learning_rate": 1e-4, "batch_size": 256, "width": 1024,
+    "vae": {"steps": 3000, "learning_rate": 1e-3, "batch_size": 256, "width": 1024,
             "depth": 3, "log_every": 500},
 }
 _POSITIVE_INTS = ("components", "steps", "batch_size", "couplings", "width", "depth")

@@ -132,7 +132,7 @@ def fit_flow(codes, steps: int = 3000, learning_rate: float = 1e-3, batch_size: 
   return prior
 
 
-def fit_vae(codes, steps: int = 3000, learning_rate: float = 1e-4, batch_size: int = 256,
+def fit_vae(codes, steps: int = 3000, learning_rate: float = 1e-3, batch_size: int = 256,
             width: int = 1024, depth: int = 3, log_every: int = 500, seed: int = 0,
             say: Callable[[str], None] = _say) -> priors.SecondStageVAEPrior:
   """Dai & Wipf's second-stage VAE trained (Adam) on [N, m] codes.
@@ -168,7 +168,8 @@ def fit(kind: str, codes, seed: int = 0, **options):
   Raises:
     ConfigError: an unknown kind or bad options (naming the flag).
   """
-  return _FITTERS[kind](codes, seed=seed, **eval_config.expost_options(kind, **options))
+  options = eval_config.expost_options(kind, **options)  # Checks the kind first.
+  return _FITTERS[kind](codes, seed=seed, **options)
 
 
 # ----------------------------------------------------------------------------- files

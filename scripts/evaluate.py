@@ -4,6 +4,7 @@ r"""Evaluates a trained model: FID, precision/recall, NAC, active dims, figures.
   python scripts/evaluate.py --workdir=runs/rae_l2_mnist --features=inception \
       --inception_weights=/path/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5
   python scripts/evaluate.py --export_dir=saved_models/quickstart/1 --dataset=mnist10k
+  python scripts/evaluate.py --workdir=runs/quickstart --prior=flow   # after fit_prior.py
 
 Writes <out_dir>/metrics.json and PNG figures, the same scalars and images to the run's
 TensorBoard (tensorboard/eval), and prints a short table. "domain" features give a
@@ -44,8 +45,9 @@ HELP = {
     "attribute": "Attribute of the manipulation figure: a class id for labelled data "
                  "(default: the most frequent class) or a CelebA attribute name (default "
                  "Smiling).",
-    "prior": "Sample from the model's trained prior, or gmm: the ex-post GMM fitted by "
-             "scripts/fit_prior.py (RAE + GMM).",
+    "prior": "Sample from the model's trained prior, or from an ex-post prior fitted by "
+             "scripts/fit_prior.py --expost=KIND: gmm (RAE + GMM), flow (RealNVP) or vae "
+             "(Dai & Wipf's second stage).",
     "figures": "Write PNG figures (samples, reconstructions, interpolations, ...).",
 }
 cli.define_flags(EvalConfig, HELP)
