@@ -91,12 +91,21 @@ def model_overrides(model_flags: Dict[str, str], model: str,
                                        FIXED)
 
 
-def resolve_model(candidates: Sequence[str], registered: Sequence[str]) -> Optional[str]:
-  """The first of `candidates` that is registered, or None ("not registered")."""
-  for name in candidates:
+def resolve_candidate(candidates: Sequence[str], registered: Sequence[str]
+                      ) -> Optional[Tuple[str, str]]:
+  """(model, its flags) of the first registered of `candidates` ("name" or "name
+  --flag=value ..."), or None ("not registered")."""
+  for candidate in candidates:
+    name, _, flags_text = candidate.strip().partition(" ")
     if name in registered:
-      return name
+      return name, flags_text.strip()
   return None
+
+
+def resolve_model(candidates: Sequence[str], registered: Sequence[str]) -> Optional[str]:
+  """The name of the first registered of `candidates`, or None ("not registered")."""
+  found = resolve_candidate(candidates, registered)
+  return found[0] if found else None
 
 
 def gap(measured, published):
@@ -882,17 +891,20 @@ def _run_model_table(config: ReproduceConfig, command: Optional[str], verbose, s
   check_inputs(config.features(), config.inception_weights,
                [(config.work_root, "--work_root"), (config.out_dir, "--out_dir")])
   measured: Dict[Tuple[str, str], Dict[str, Any]] = {}
-  resolved = {row.label: resolve_model(row.models, registered) for row in seed_rows}
+  candidates = {row.label: resolve_candidate(row.models, registered) for row in seed_rows}
+  resolved = {label: (c[0] + (f" {c[1]}" if c[1] else "")) if c else None
+              for label, c in candidates.items()}
   plan = []
   for row in seed_rows:
-    model = resolved[row.label]
+    model, model_flags = candidates[row.label] or (None, "")
     for key in datasets:
       if key in unavailable:
         measured[(row.label, key)] = {"status": "data missing"}
       elif model is None:
         measured[(row.label, key)] = {"status": "not registered"}
       else:
-        overrides = experiments.parse_train_flags(row.flags, f"seed row {row.label}", FIXED)
+        overrides = experiments.parse_train_flags(f"{model_flags} {row.flags}".strip(),
+                                                  f"seed row {row.label}", FIXED)
         overrides.update(model_overrides(flags_by_model, model))
         samples = config.budget("num_samples")
         tc = TrainConfig.make(**{

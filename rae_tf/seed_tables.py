@@ -17,7 +17,7 @@ Each table row is a `SeedRow`: its label in the seed, the registered models that
 reproduce it (the first registered name is used, so a model added later under one of
 these names is picked up without edits), extra scripts/train.py flags (e.g. the VAE's
 likelihood variants) and the sampler ("trained" = the model's own prior, "gmm" = the
-ex-post GMM-10 fitted to the training codes).
+ex-post GMM-10 fitted to the training codes, "vae" = the 2-stage VAE's second stage).
 """
 import dataclasses
 from typing import Dict, Optional, Tuple
@@ -34,8 +34,10 @@ class SeedRow:
 
   Attributes:
     label: the row's label in the seed.
-    models: candidate registered model names, first registered one wins.
-    flags: extra scripts/train.py flags for the run (shell syntax).
+    models: candidates, first registered one wins: "name" or "name --flag=value ..."
+      (flags for that candidate only, e.g. the base vae with the likelihood of a variant
+      that has no recipe of its own).
+    flags: extra scripts/train.py flags for the run, whichever candidate (shell syntax).
     prior: "trained" (the model's own prior) or an ex-post kind ("gmm").
     published: data set -> the published value(s) (a float, or a tuple for
       (reconstruction, generation) / (precision, recall) cells); absent = not reported.
@@ -50,19 +52,20 @@ class SeedRow:
 # Table 1, "Experimental Results: FID" (MaskAAE section): generation FID, lower is better.
 # Columns MNIST, Fashion, CIFAR-10, CelebA.
 TABLE1 = (
-    SeedRow("VAE (cross-entr.)", ("vae",),
+    SeedRow("VAE (cross-entr.)", ("vae_bce", "vae"),
             published={MNIST: 16.6, FASHION: 43.6, CIFAR10: 106.0, CELEBA: 53.3}),
-    SeedRow("VAE (fixed variance)", ("vae",), flags="--likelihood=gaussian",
+    SeedRow("VAE (fixed variance)", ("vae_fixed_var", "vae --likelihood=gaussian"),
             published={MNIST: 52.0, FASHION: 84.6, CIFAR10: 160.5, CELEBA: 55.9}),
-    SeedRow("VAE (learned variance)", ("vae",), flags="--likelihood=gaussian_learned",
+    SeedRow("VAE (learned variance)",
+            ("vae_learned_var", "vae --likelihood=gaussian_learned"),
             published={MNIST: 54.5, FASHION: 60.0, CIFAR10: 76.7, CELEBA: 60.5}),
-    SeedRow("VAE + Flow", ("vae_flow",),
+    SeedRow("VAE + Flow", ("vae_iaf", "vae_flow"),  # [8]: Kingma et al.'s IAF.
             published={MNIST: 54.8, FASHION: 62.1, CIFAR10: 81.2, CELEBA: 65.7}),
     SeedRow("WAE-MMD", ("wae_mmd",),
             published={MNIST: 115.0, FASHION: 101.7, CIFAR10: 80.9, CELEBA: 62.9}),
     SeedRow("WAE-GAN", ("wae_gan",),
             published={MNIST: 12.4, FASHION: 31.5, CIFAR10: 93.1, CELEBA: 66.5}),
-    SeedRow("2-Stage VAE", ("two_stage_vae", "vae_2stage", "2s_vae"),
+    SeedRow("2-Stage VAE", ("two_stage_vae",), prior="vae",  # The second-stage VAE.
             published={MNIST: 12.6, FASHION: 29.3, CIFAR10: 72.9, CELEBA: 44.4}),
     SeedRow("MAAE", ("maskaae",),
             published={MNIST: 10.5, FASHION: 28.4, CIFAR10: 71.9, CELEBA: 40.5}),
@@ -86,13 +89,13 @@ TABLE2_EXTRA_ROW = (256, 256, 0.046, 77, 0.039)
 # Table 3, "Experimental Results: FID" (FlexAE section): (reconstruction, generation) FID,
 # lower is better. Columns MNIST, CIFAR10, CELEBA (no Fashion-MNIST column).
 TABLE3 = (
-    SeedRow("VAE [1]", ("vae",),
+    SeedRow("VAE [1]", ("vae_bce", "vae"),
             published={MNIST: (65.10, 57.04), CIFAR10: (176.5, 169.1),
                        CELEBA: (62.36, 72.48)}),
     SeedRow("β-VAE [4]", ("beta_vae",),
             published={MNIST: (7.91, 24.31), CIFAR10: (43.86, 83.59),
                        CELEBA: (30.06, 50.66)}),
-    SeedRow("VAE-Vamprior [12]", ("vamp_vae", "vampprior", "vae_vamp"),
+    SeedRow("VAE-Vamprior [12]", ("vae_vamp",),
             published={MNIST: (11.01, 49.75), CIFAR10: (107.33, 161.02),
                        CELEBA: (49.71, 64.26)}),
     SeedRow("VAE-IOP [17]", ("vae_iop",),
@@ -107,7 +110,7 @@ TABLE3 = (
     SeedRow("RAE + GMM (L2) [16]", ("rae_l2_gmm", "rae_l2"), prior="gmm",
             published={MNIST: (6.15, 7.30), CIFAR10: (40.48, 69.24),
                        CELEBA: (29.05, 35.30)}),
-    SeedRow("VAE + FLOW [8]", ("vae_flow",),
+    SeedRow("VAE + FLOW [8]", ("vae_iaf", "vae_flow"),
             published={MNIST: (8.62, 20.17), CIFAR10: (43.87, 73.28),
                        CELEBA: (36.31, 42.39)}),
     SeedRow("InjFlow^ln [14]", ("injflow",),
@@ -116,7 +119,7 @@ TABLE3 = (
     SeedRow("InjFlow^ln + GMM [14]", ("injflow_gmm", "injflow"), prior="gmm",
             published={MNIST: (7.40, 9.93), CIFAR10: (40.11, 68.26),
                        CELEBA: (27.93, 40.23)}),
-    SeedRow("2-S VAE [19]", ("two_stage_vae", "vae_2stage", "2s_vae"),
+    SeedRow("2-S VAE [19]", ("two_stage_vae",), prior="vae",
             published={MNIST: (6.38, 7.41), CIFAR10: (47.03, 86.15),
                        CELEBA: (29.38, 37.85)}),
     SeedRow("MaskAAE [20]", ("maskaae",),
@@ -131,9 +134,9 @@ TABLE3_DATASETS = (MNIST, CIFAR10, CELEBA)
 # Table 4, "Experimental Results: Precision/Recall Scores" (FlexAE section): precision /
 # recall of Sajjadi et al. [21] (PRD: compared with F_1/8 / F_8), higher is better.
 TABLE4 = (
-    SeedRow("VAE [1]", ("vae",),
+    SeedRow("VAE [1]", ("vae_bce", "vae"),
             published={MNIST: (0.69, 0.76), CIFAR10: (0.23, 0.47), CELEBA: (0.47, 0.58)}),
-    SeedRow("2S-VAE [19]", ("two_stage_vae", "vae_2stage", "2s_vae"),
+    SeedRow("2S-VAE [19]", ("two_stage_vae",), prior="vae",
             published={MNIST: (0.97, 0.98), CIFAR10: (0.47, 0.76), CELEBA: (0.75, 0.72)}),
     SeedRow("RAE + GMM (L2) [16]", ("rae_l2_gmm", "rae_l2"), prior="gmm",
             published={MNIST: (0.98, 0.98), CIFAR10: (0.61, 0.87), CELEBA: (0.74, 0.75)}),

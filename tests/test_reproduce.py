@@ -81,6 +81,11 @@ def test_parse_model_flags_and_refusals():
 def test_resolve_model_picks_first_registered():
   assert reproduction.resolve_model(("rae_l2_gmm", "rae_l2"), ("rae_l2",)) == "rae_l2"
   assert reproduction.resolve_model(("two_stage_vae",), ("vae", "rae_l2")) is None
+  candidates = ("vae_fixed_var", "vae --likelihood=gaussian")
+  assert reproduction.resolve_candidate(candidates, ("vae",)) == ("vae",
+                                                                  "--likelihood=gaussian")
+  assert reproduction.resolve_candidate(candidates, ("vae", "vae_fixed_var")) == (
+      "vae_fixed_var", "")
 
 
 def test_quality_markdown_and_json_writers(tmp_path):
@@ -196,9 +201,14 @@ def test_small_scale_columns_say_why_not_run(tmp_path):
   assert paper.dataset("celeb_a") == ("celeb_a", None)
 
 
-def test_table_without_data_writes_not_registered_and_missing_rows(tmp_path):
-  """Table 4 with no data file: no training, every row says why (and the unregistered
-  2-stage VAE says "not registered")."""
+def test_table_without_data_writes_not_registered_and_missing_rows(tmp_path, monkeypatch):
+  """Table 4 with no data file: no training, every row says why, and a row whose model is
+  not registered (a FIXTURE row added to the table) says "not registered"."""
+  title, rows, datasets = reproduction._MODEL_TABLES["4"]  # pylint: disable=protected-access
+  fake = seed_tables.SeedRow("Fixture model", ("no_such_model",),
+                             published={seed_tables.MNIST: (0.5, 0.5)})
+  monkeypatch.setitem(reproduction._MODEL_TABLES, "4",  # pylint: disable=protected-access
+                      (title, rows + (fake,), datasets))
   config = reproduction.ReproduceConfig(
       table="4", mnist_npz=str(tmp_path / "absent.npz"), work_root=str(tmp_path / "w"),
       out_dir=str(tmp_path / "out"))
@@ -207,9 +217,8 @@ def test_table_without_data_writes_not_registered_and_missing_rows(tmp_path):
   assert report["complete"] and not os.path.exists(tmp_path / "w" / "runs")
   md = (tmp_path / "out" / "table4.md").read_text()
   assert "MNIST: not run:" in md and "absent.npz not found" in md
-  from rae_tf.models import zoo  # pylint: disable=g-import-not-at-top
-  if not any(n in zoo.MODELS for n in ("two_stage_vae", "vae_2stage", "2s_vae")):
-    assert "| 2S-VAE [19] | not registered |" in md
+  assert "| Fixture model | not registered | 0.500 / 0.500 |" in md
+  assert "| FlexAE (Proposed) | flexae |" in md
   assert (tmp_path / "out" / "table4.png").read_bytes()[:4] == b"\x89PNG"
   assert any("not run" in s for s in said)
 
