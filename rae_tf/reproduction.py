@@ -224,13 +224,13 @@ METRIC_KEYS = ("fid_generation", "fid_reconstruction", "improved_precision",
                "latent_dim", "nac", "num_samples", "fid_label", "features")
 
 
-def sampler_name(model: str, prior: str, recipe_prior: str, gmm_components: int) -> str:
+def sampler_name(prior: str, recipe_prior: str, gmm_components: int) -> str:
+  """The sampler column: the recipe's own prior, or the ex-post one of the row."""
   if prior == "trained":
-    return {"learned": "learned G(eps)", "flow": "RealNVP flow"}.get(
-        recipe_prior, "N(0, I)" if recipe_prior == "standard_normal" else recipe_prior)
-  if prior == "gmm":
-    return f"ex-post GMM-{gmm_components}"
-  return f"ex-post {prior}"
+    return {"learned": "learned G(eps)", "flow": "RealNVP flow", "vamp": "VampPrior",
+            "standard_normal": "N(0, I)"}.get(recipe_prior, recipe_prior)
+  return {"gmm": f"ex-post GMM-{gmm_components}", "vae": "ex-post second-stage VAE",
+          "flow": "ex-post RealNVP flow"}.get(prior, f"ex-post {prior}")
 
 
 # ------------------------------------------------------------------- measuring runs
@@ -273,7 +273,7 @@ def measure(run: PlannedRun, request: experiments.EvalRequest,
     m = outcome.metrics[prior]
     rows[_row_name(run.key, prior)] = {
         **base, "prior": prior, "status": "ok",
-        "sampler": sampler_name(tc.model, prior, run.recipe_prior, request.gmm_components),
+        "sampler": sampler_name(prior, run.recipe_prior, request.gmm_components),
         "epochs": outcome.epochs, "checkpoint": outcome.checkpoint,
         "train_minutes": seconds / 60.0,
         "eval_seconds": outcome.eval_seconds.get(prior, 0.0),
