@@ -48,8 +48,9 @@ FIXED = ("model", "dataset", "data_dir", "workdir", "export_dir", "export_name",
          "width", "latent_dim", "batch_size", "epochs", "steps_per_epoch", "seed",
          "strategy", "cpu_devices")
 TIMING_FILE = "benchmark_train_seconds.json"  # In each run directory.
-SHARED_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                           "..", "shared", "data")
+# The repository (an editable install) and the project's shared data beside it.
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.path.join(REPO, "..", "shared", "data")
 
 
 def _say(msg: str):
@@ -340,7 +341,7 @@ class QualityConfig:
   inception_weights: Optional[str] = None
   prd_runs: int = 10
   work_root: str = "runs/quality"
-  out: str = "benchmarks/RESULTS"
+  out: str = os.path.join(REPO, "benchmarks", "RESULTS")
 
   def __post_init__(self):
     if self.scale not in SCALES:
