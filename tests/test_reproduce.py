@@ -282,3 +282,13 @@ def test_quality_end_to_end_tiny(tmp_path):
   again = reproduction.run_quality(config, command="pytest", verbose=0)  # Cached.
   assert again["datasets"]["tiny"]["rows"]["rae_l2"]["fid_generation"] == \
       rows["rae_l2"]["fid_generation"]
+
+
+def test_paper_scale_needs_inception_weights(tmp_path):
+  config = reproduction.QualityConfig(scale="paper", out=str(tmp_path / "R"))
+  assert config.setting("width") == 128 and config.setting("epochs") == 100
+  assert config.request().features == "inception"
+  with pytest.raises(ConfigError, match="--inception_weights"):
+    reproduction.check_inputs(config.setting("features"), None, [])
+  reproduction.check_inputs("domain", None, [(str(tmp_path / "w"), "--work_root")])
+  assert not (tmp_path / "w").exists()
