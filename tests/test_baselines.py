@@ -202,6 +202,7 @@ def test_new_models_are_registered_and_in_the_catalog():
     recipe, gmm = zoo.MODELS.get(base), zoo.MODELS.get(f"{base}_gmm")
     assert gmm.expost == "gmm" and recipe.expost is None
     assert gmm.terms is recipe.terms and gmm.defaults == recipe.defaults  # Reused parts.
+  assert zoo.MODELS.get("vae_iop").expost == "gmm"  # Its prior q(z) is reached by the codes.
 
 
 @pytest.mark.parametrize("name,players,steps", [

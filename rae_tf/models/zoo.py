@@ -470,11 +470,13 @@ MODELS.register("factor_vae", ModelRecipe(
     terms=_factor_vae))
 MODELS.register("vae_iop", ModelRecipe(
     "VAE with implicit optimal prior: KL to the aggregate posterior through a density-ratio "
-    "critic T(z) = log q(z) / N(z; 0, I) (own Adam)",
+    "critic T(z) = log q(z) / N(z; 0, I) (own Adam); then a GMM fitted to the codes",
     gaussian_encoder=True, likelihood="bernoulli",
     defaults={"beta": 1.0, "critic_steps": 10, "critic_learning_rate": 1e-3,
               "adversary_beta_1": 0.9, "adversary_beta_2": 0.999},
-    terms=_vae_iop))
+    # Its prior is q(z), which only data reach: the export decodes N(0, I) draws (the
+    # authors' code never samples) and <run name>_gmm samples a GMM fitted to the codes.
+    terms=_vae_iop, expost="gmm"))
 MODELS.register("injflow", ModelRecipe(
     "InjFlow: pixel MSE + beta * ||z||^2 + w * m/2 log ||J_dec(z)||_F^2 (random "
     "Jacobian-vector products), the relaxed injective-flow bound",
