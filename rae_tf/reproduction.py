@@ -830,18 +830,20 @@ def _model_table_markdown(report: Dict[str, Any]) -> str:
 
 def _repro_header(report: Dict[str, Any]) -> List[str]:
   budget = report.get("budget", {})
+  fid = report["table"] in ("1", "3", "5")
   return [f"# Reproducing the seed's {report['title']}", "",
           f"Date: {report['date']}  ",
           f"Command: `{report['command']}`  " if report["command"]
           else "Command: (library call)  ",
-          f"Scale: {report['config']['scale']}; "
-          + ", ".join(f"{k} {v}" for k, v in budget.items()) + ".  ",
-          "Published numbers: the seed (rae_landscape.txt; rae_tf/seed_tables.py), "
-          "Inception FID on 10,000 samples. "
-          + ("**These measurements use a domain classifier's features (domain FID) and a "
-             "CPU budget far below the papers': compare their order, not their values.**"
-             if report["config"]["scale"] == "small" else
-             "Measured with Inception features at the papers' settings."), ""]
+          f"Scale: {report['config']['scale']}"
+          + ("; " + ", ".join(f"{k} {v}" for k, v in budget.items()) if budget else "")
+          + ".  ",
+          "Published numbers: the seed (rae_landscape.txt, transcribed in "
+          "rae_tf/seed_tables.py)" + (", Inception FID on 10,000 samples. " if fid else ". ")
+          + ("**Measured at small scale: a CPU budget far below the papers' and a domain "
+             "classifier's features for FID and precision / recall, so compare orders and "
+             "directions, not values.**" if report["config"]["scale"] == "small" else
+             "Measured at the papers' settings with Inception features."), ""]
 
 
 def _model_table_png(report: Dict[str, Any]) -> bytes:
