@@ -90,15 +90,16 @@ class DensityRatioTerm(LatentAdversary):
     critic_steps: critic updates per auto-encoder step.
     learning_rate: the critic's Adam rate.
     adam_beta_1, adam_beta_2: the critic's Adam betas.
+    optimizer: the critic's optimizer, "adam" (the authors') or "rmsprop" (`--optimizer`).
   """
 
   def __init__(self, critic, coefficient=1.0, critic_steps=1, learning_rate=1e-4,
-               adam_beta_1=0.5, adam_beta_2=0.9, **kwargs):
-    for key in ("loss", "gp_weight", "encoder_learning_rate", "optimizer"):
+               adam_beta_1=0.5, adam_beta_2=0.9, optimizer="adam", **kwargs):
+    for key in ("loss", "gp_weight", "encoder_learning_rate"):
       kwargs.pop(key, None)  # Fixed for these terms (a config of LatentAdversary's).
     super().__init__(critic, coefficient, loss="gan", critic_steps=critic_steps,
                      learning_rate=learning_rate, adam_beta_1=adam_beta_1,
-                     adam_beta_2=adam_beta_2, **kwargs)
+                     adam_beta_2=adam_beta_2, optimizer=optimizer, **kwargs)
 
   def log_ratio(self, z, training=False):
     """T(z) [batch]: the critic's estimate of log q(z) / r(z)."""
@@ -124,7 +125,7 @@ class DensityRatioTerm(LatentAdversary):
 
   def get_config(self):
     config = super().get_config()
-    for key in ("loss", "gp_weight", "encoder_learning_rate", "optimizer"):
+    for key in ("loss", "gp_weight", "encoder_learning_rate"):
       config.pop(key)
     return config
 

@@ -103,6 +103,9 @@ def test_density_ratio_terms_round_trip():
     assert (clone.coefficient, clone.critic_steps, clone.learning_rate) == (
         35.0, kw["critic_steps"], kw["learning_rate"])
     assert clone.in_autoencoder_loss and clone.has_players
+  rmsprop = critic_terms.TotalCorrelation(critic, optimizer="rmsprop")  # --optimizer.
+  assert isinstance(rmsprop.players(None)[0].optimizer, keras.optimizers.RMSprop)
+  assert type(rmsprop).from_config(rmsprop.get_config()).optimizer == "rmsprop"
 
 
 def test_iop_kl_is_gaussian_kl_minus_log_ratio():
@@ -220,7 +223,8 @@ def test_critic_player_steps_as_scheduled(name, players, steps):
   assert {n: int(o.iterations) for n, o in model.extra_optimizers.items()} == {
       players[1]: 3 * steps}
   critic = model.terms[-1].critic
-  assert not {id(v) for v in critic.trainable_variables} & {id(v) for v in model.autoencoder_variables}
+  critic_ids = {id(v) for v in critic.trainable_variables}
+  assert not critic_ids & {id(v) for v in model.autoencoder_variables}
   assert np.isfinite(float(logs["loss"]))
 
 

@@ -441,7 +441,7 @@ def _factor_vae(hp, config):
   return {**_kl(hp, config), "tc": critic_terms.TotalCorrelation(
       critic, hp["tc_weight"], critic_steps=hp["critic_steps"],
       learning_rate=hp["critic_learning_rate"], adam_beta_1=hp["adversary_beta_1"],
-      adam_beta_2=hp["adversary_beta_2"], name="tc")}
+      adam_beta_2=hp["adversary_beta_2"], optimizer=hp["optimizer"], name="tc")}
 
 
 def _vae_iop(hp, config):
@@ -451,7 +451,7 @@ def _vae_iop(hp, config):
   return {"iop_kl": critic_terms.ImplicitOptimalPriorKL(
       critic, hp["beta"], critic_steps=hp["critic_steps"],
       learning_rate=hp["critic_learning_rate"], adam_beta_1=hp["adversary_beta_1"],
-      adam_beta_2=hp["adversary_beta_2"], name="iop_kl")}
+      adam_beta_2=hp["adversary_beta_2"], optimizer=hp["optimizer"], name="iop_kl")}
 
 
 def _injflow(hp, config):
