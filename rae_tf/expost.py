@@ -123,6 +123,9 @@ def fit_flow(codes, steps: int = 3000, learning_rate: float = 1e-3, batch_size: 
     The fitted ExpostFlowPrior (the loss is the mean negative log-likelihood per code).
   """
   codes = np.asarray(codes, np.float32)
+  if codes.ndim != 2 or codes.shape[1] < 2:
+    raise ConfigError(f"--expost=flow needs codes [N, m] with m >= 2 (got {codes.shape}); "
+                      "use --expost=gmm for a 1-d latent space")
   keras.utils.set_random_seed(seed)  # The couplings' initial weights.
   prior = priors.ExpostFlowPrior(codes.shape[1], couplings, width, depth, name="flow_prior")
   prior.build()

@@ -163,6 +163,8 @@ def test_bad_fit_options_are_config_errors():
     expost.fit("vae", codes, learning_rate=0.0)
   with pytest.raises(ConfigError, match="unknown --expost='nf'"):
     expost.fit("nf", codes)
+  with pytest.raises(ConfigError, match="m >= 2"):
+    expost.fit("flow", codes[:, :1])
 
 
 @pytest.fixture(scope="module")
