@@ -131,7 +131,7 @@ class DiagonalGaussianPosterior(Posterior):
 
 def _made_degrees(latent_dim: int, width: int, reverse: bool):
   """MADE degrees (Germain et al. 2015): inputs 1..m in the step's order, hidden units
-  cycling over 1..m-1 (TFP's "equal" assignment; 0 = context only when m = 1)."""
+  cycling over 1..m-1 (every degree about equally often; 0 = context only when m = 1)."""
   inputs = np.arange(1, latent_dim + 1)
   if reverse:
     inputs = inputs[::-1].copy()
@@ -155,7 +155,7 @@ class ConditionalMADE(keras.layers.Layer):
 
   Written in Keras 3 rather than with tfp.bijectors.AutoregressiveNetwork: that network is
   a tf_keras layer, whose variables a Keras 3 model does not track (they would be neither
-  trained, checkpointed nor exported). The masks follow TFP's degree scheme.
+  trained, checkpointed nor exported). The masks follow MADE's degree rules, as TFP's.
 
   Args:
     latent_dim: m.
