@@ -177,10 +177,14 @@ def run_workdir(work_root: str, data_key: str, config: TrainConfig) -> str:
   """<work_root>/runs/<data_key>/<model>_<hash of the settings except the epochs>.
 
   --epochs is left out so that raising it resumes the run (train() allows that change);
-  every other setting (including --model_flags) names a run of its own.
+  every other setting (including --model_flags) names a run of its own. Only the settings
+  that differ from TrainConfig's defaults enter the hash, so a field added to TrainConfig
+  later (with its default) does not rename existing runs.
   """
+  defaults = TrainConfig().to_dict()
   identity = {k: v for k, v in config.to_dict().items()
-              if k not in ("workdir", "epochs", "export_dir", "export_name")}
+              if k not in ("workdir", "epochs", "export_dir", "export_name")
+              and (k not in defaults or v != defaults[k])}
   key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
   return os.path.join(os.path.abspath(work_root), "runs", data_key,
                       f"{config.model}_{key.hexdigest()[:10]}")
@@ -276,6 +280,7 @@ def measure(run: PlannedRun, request: experiments.EvalRequest,
         **base, "prior": prior, "status": "ok",
         "sampler": sampler_name(prior, run.recipe_prior, request.gmm_components),
         "epochs": outcome.epochs, "checkpoint": outcome.checkpoint,
+        "hparams": outcome.hparams,  # The recipe's defaults as resolved for this run.
         "train_minutes": seconds / 60.0,
         "eval_seconds": outcome.eval_seconds.get(prior, 0.0),
         "domain_classifier_test_accuracy": m.get("domain_classifier_test_accuracy"),
