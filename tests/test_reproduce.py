@@ -292,3 +292,32 @@ def test_paper_scale_needs_inception_weights(tmp_path):
     reproduction.check_inputs(config.setting("features"), None, [])
   reproduction.check_inputs("domain", None, [(str(tmp_path / "w"), "--work_root")])
   assert not (tmp_path / "w").exists()
+
+
+SEED_TEXT = os.path.join(ROOT, "..", "shared", "reference", "rae_landscape.txt")
+
+
+@pytest.mark.skipif(not os.path.isfile(SEED_TEXT), reason="the seed's text is not here")
+def test_seed_tables_match_the_seed_text():
+  """Every decimal number of Tables 1, 3, 4, 5 in the seed's text is transcribed once."""
+  import re  # pylint: disable=g-import-not-at-top
+  text = open(SEED_TEXT, encoding="utf-8").read()
+
+  def block(start, end):
+    body = text[text.index(start):text.index(end, text.index(start))]
+    return sorted(float(v) for v in re.findall(r"\d+\.\d+", body))
+
+  def flat(cells):
+    out = []
+    for cell in cells:
+      out += list(cell) if isinstance(cell, tuple) else [cell]
+    return sorted(out)
+
+  assert flat(v for r in seed_tables.TABLE1 for v in r.published.values()) == block(
+      "Table 1:", "Experimental Results: Normalized")
+  assert flat(v for r in seed_tables.TABLE3 for v in r.published.values()) == block(
+      "Table 3:", "Experimental Results: Precision")
+  assert flat(v for r in seed_tables.TABLE4 for v in r.published.values()) == block(
+      "Table 4:", "Experiment: Bias-Variance")
+  assert flat(v for rows in seed_tables.TABLE5.values() for v in rows) == block(
+      "Table 5:", "Experimental Results: Reconstructed")
