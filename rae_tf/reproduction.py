@@ -232,8 +232,10 @@ METRIC_KEYS = ("fid_generation", "fid_reconstruction", "improved_precision",
 def sampler_name(prior: str, recipe_prior: str, gmm_components: int) -> str:
   """The sampler column: the recipe's own prior, or the ex-post one of the row."""
   if prior == "trained":
-    return {"learned": "learned G(eps)", "flow": "RealNVP flow", "vamp": "VampPrior",
-            "standard_normal": "N(0, I)"}.get(recipe_prior, recipe_prior)
+    base, masked = recipe_prior.split("+mask")[0], recipe_prior.endswith("+mask")
+    label = {"learned": "learned G(eps)", "flow": "RealNVP flow", "vamp": "VampPrior",
+             "standard_normal": "N(0, I)"}.get(base, base)
+    return f"masked {label}" if masked else label
   return {"gmm": f"ex-post GMM-{gmm_components}", "vae": "ex-post second-stage VAE",
           "flow": "ex-post RealNVP flow"}.get(prior, f"ex-post {prior}")
 
@@ -257,6 +259,13 @@ class PlannedRun:
   train_config: TrainConfig
   priors: Tuple[str, ...]
   recipe_prior: str = "standard_normal"
+
+
+def recipe_prior(recipe) -> str:
+  """The recipe's own sampler for the sampler column ("standard_normal+mask": MaskAAE)."""
+  prior = getattr(recipe, "prior", "standard_normal")
+  masked = getattr(recipe, "latent_transform", "identity") == "mask"
+  return f"{prior}+mask" if masked else prior
 
 
 def measure(run: PlannedRun, request: experiments.EvalRequest,
@@ -492,7 +501,7 @@ def plan_quality(config: QualityConfig, registered: Sequence[str],
       if config.expost == "gmm" and "gmm" not in priors:
         priors.append("gmm")
       plan.append(PlannedRun(model, data_key_of(path), config.train_config(model, path),
-                             tuple(priors), getattr(recipe, "prior", "standard_normal")))
+                             tuple(priors), recipe_prior(recipe)))
   return plan
 
 
@@ -927,7 +936,7 @@ def _run_model_table(config: ReproduceConfig, command: Optional[str], verbose, s
         recipe = zoo.MODELS.get(model)
         measured[(row.label, key)] = {"status": "pending"}
         plan.append((row, key, samples, PlannedRun(
-            model, key, tc, (row.prior,), getattr(recipe, "prior", "standard_normal"))))
+            model, key, tc, (row.prior,), recipe_prior(recipe))))
   for _, _, _, run in plan:  # Bad flags, mismatching workdirs: refused before any work.
     zoo.resolve_hparams(run.train_config, is_image=True, data_shape=(28, 28, 1))
     training.check_workdir(run.train_config)

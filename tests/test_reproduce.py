@@ -321,3 +321,12 @@ def test_seed_tables_match_the_seed_text():
       "Table 4:", "Experiment: Bias-Variance")
   assert flat(v for rows in seed_tables.TABLE5.values() for v in rows) == block(
       "Table 5:", "Experimental Results: Reconstructed")
+
+
+def test_sampler_names():
+  assert reproduction.sampler_name("trained", "standard_normal+mask", 10) == \
+      "masked N(0, I)"
+  assert reproduction.sampler_name("trained", "learned", 10) == "learned G(eps)"
+  assert reproduction.sampler_name("gmm", "standard_normal", 5) == "ex-post GMM-5"
+  assert reproduction.sampler_name("vae", "standard_normal", 10) == \
+      "ex-post second-stage VAE"
