@@ -27,7 +27,6 @@ import io
 import json
 import os
 import re
-import shlex
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -216,7 +215,11 @@ def _train_seconds(workdir: str, outcome) -> float:
   otherwise report only the last part (or ~0 s of loading).
   """
   path = os.path.join(workdir, TIMING_FILE)
-  record = experiments._read_json(path) or {"epochs": 0, "seconds": 0.0}  # pylint: disable=protected-access
+  try:
+    with open(path) as f:
+      record = json.load(f)
+  except (OSError, ValueError):
+    record = {"epochs": 0, "seconds": 0.0}
   if outcome.epochs != record.get("epochs"):  # This invocation trained epochs.
     record = {"epochs": outcome.epochs,
               "seconds": float(record.get("seconds", 0.0)) + outcome.train_seconds}
@@ -996,7 +999,6 @@ def _request_for(config: ReproduceConfig, tc: TrainConfig, samples: int
 
 def _latent_config(config: ReproduceConfig, cls, dataset_key: str, **extra):
   """A latent_dim_experiments config at the chosen scale (None + reason when no data)."""
-  from rae_tf import latent_dim_experiments as lde  # pylint: disable=g-import-not-at-top
   if dataset_key == "synthetic":
     dataset = "synthetic"
   else:
@@ -1008,7 +1010,8 @@ def _latent_config(config: ReproduceConfig, cls, dataset_key: str, **extra):
                 work_root=os.path.join(config.work_root, "latent_dim"))
   if config.scale == "paper":
     # The authors' MNIST nets and schedule (models.md): MLPs 4 x 1024, RMSProp 1e-4, batch
-    # 64, 500k steps; the WAE baseline is WAE-GAN (MaskAAE's adversarial analogue).
+    # 64, 500k steps (533 epochs of MNIST's 938 steps); the WAE baseline is WAE-GAN
+    # (MaskAAE's adversarial analogue).
     common.update(arch="mlp", width=1024, depth=4, batch_size=64, learning_rate=1e-4,
                   epochs=config.latent_epochs(533), wae_model="wae_gan",
                   data_dir=config.data_dir if dataset != "synthetic" else None,

@@ -330,3 +330,13 @@ def test_sampler_names():
   assert reproduction.sampler_name("gmm", "standard_normal", 5) == "ex-post GMM-5"
   assert reproduction.sampler_name("vae", "standard_normal", 10) == \
       "ex-post second-stage VAE"
+
+
+def test_training_time_is_summed_over_resumes_not_reloads(tmp_path):
+  class Outcome:  # A FIXTURE stand-in for experiments.RunOutcome.
+    def __init__(self, epochs, seconds):
+      self.epochs, self.train_seconds = epochs, seconds
+  seconds = reproduction._train_seconds  # pylint: disable=protected-access
+  assert seconds(str(tmp_path), Outcome(2, 10.0)) == 10.0
+  assert seconds(str(tmp_path), Outcome(2, 0.5)) == 10.0  # Finished: only reloaded.
+  assert seconds(str(tmp_path), Outcome(4, 7.0)) == 17.0  # Resumed to 4 epochs.
