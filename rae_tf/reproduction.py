@@ -1162,6 +1162,9 @@ def _latent_figs(config: ReproduceConfig, command, verbose, say) -> Dict[str, An
                                                  and f.endswith(".png"))}
   report["comparison"] = latent_statements(report, sweep)
   lines = _repro_header({**report, "budget": {}})  # Per-panel budgets follow.
+  lines += ["The seed prints no numbers for Figs. 2, 5 and 7 (curves and heat maps): the "
+            "statements below check their claims on the measured runs; Fig. 6's caption "
+            "gives m_A, compared with its gap.", ""]
   for panel, b in report["budget"].items():
     lines.append(f"* {panel}: " + ", ".join(f"{k} {v}" for k, v in b.items()) + ".")
   for panel, why in report["unavailable"].items():
