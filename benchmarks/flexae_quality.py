@@ -48,6 +48,7 @@ from absl import app
 from rae_tf import cli
 from rae_tf import experiments
 from rae_tf import outputs
+from rae_tf import reproduction
 from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError
 
@@ -143,20 +144,7 @@ cli.define_flags(QualityConfig, HELP)
 
 def check_npz(config: QualityConfig):
   """The npz must hold labelled images and at least --num_samples test images."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  try:
-    with np.load(config.npz, allow_pickle=False) as f:
-      names = set(f.files)
-      num_test = f["y_test"].shape[0] if "y_test" in names else 0
-  except (OSError, ValueError) as e:
-    raise ConfigError(f"--npz={config.npz}: not a readable .npz archive ({e})") from None
-  missing = {"x_train", "x_test", "y_train", "y_test"} - names
-  if missing:
-    raise ConfigError(f"--npz={config.npz} lacks {sorted(missing)}; domain FID needs "
-                      "labelled images (x_train, x_test, y_train, y_test)")
-  if config.num_samples > num_test:
-    raise ConfigError(f"--num_samples={config.num_samples} exceeds the {num_test} test "
-                      f"images of --npz={config.npz}; lower it")
+  reproduction.check_npz(config.npz, config.num_samples, flag="--npz")
 
 
 def verdict(rows: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:

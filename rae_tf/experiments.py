@@ -34,6 +34,7 @@ import numpy as np
 from rae_tf import catalog
 from rae_tf import eval_config
 from rae_tf import outputs
+from rae_tf.viz import plots
 from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError
 
@@ -581,10 +582,7 @@ def _sweep_markdown(report: Dict[str, Any]) -> str:
 
 
 def _sweep_png(report: Dict[str, Any]) -> bytes:
-  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
-  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
-  fig = Figure(figsize=(6.4, 4.0), dpi=100)
-  FigureCanvasAgg(fig)
+  fig = plots.new_figure(6.4, 4.0)
   ax = fig.add_subplot(1, 1, 1)
   models = report["models"]
   index = [r["index"] for r in models]
@@ -601,10 +599,7 @@ def _sweep_png(report: Dict[str, Any]) -> bytes:
                f"{report['train_subset']['num_train']} training examples")
   ax.grid(alpha=0.3)
   ax.legend()
-  fig.tight_layout()
-  buf = io.BytesIO()
-  fig.savefig(buf, format="png", metadata={"Software": None})
-  return buf.getvalue()
+  return plots.png_bytes(fig)
 
 
 def _write_sweep_report(config: PriorCapacityConfig, report: Dict[str, Any]):

@@ -24,7 +24,6 @@ Importing this module does not import TensorFlow (the scripts check their flags 
 """
 import dataclasses
 import hashlib
-import io
 import json
 import os
 import re
@@ -36,6 +35,7 @@ import numpy as np
 from rae_tf import catalog
 from rae_tf import experiments
 from rae_tf import outputs
+from rae_tf.viz import plots
 from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError
 
@@ -433,19 +433,6 @@ def _write_json(path: str, report: Dict[str, Any]):
                                         sort_keys=True))
 
 
-def _figure(width: float = 6.0, height: float = 4.0):
-  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
-  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
-  fig = Figure(figsize=(width, height), dpi=100)
-  FigureCanvasAgg(fig)
-  return fig
-
-
-def _png(fig) -> bytes:
-  fig.tight_layout()
-  buf = io.BytesIO()
-  fig.savefig(buf, format="png", metadata={"Software": None})
-  return buf.getvalue()
 
 
 def _series(rows, model, key):
@@ -458,7 +445,7 @@ def _series(rows, model, key):
 
 
 def _fid_png(report: Dict[str, Any]) -> bytes:
-  fig = _figure()
+  fig = plots.new_figure()
   ax = fig.add_subplot(1, 1, 1)
   for model, style in zip(report["models"], ("s--", "o-")):
     ms, fids = _series(report["rows"], model, "fid_generation")
@@ -474,11 +461,11 @@ def _fid_png(report: Dict[str, Any]) -> bytes:
   ax.set_title(f"generation FID against m, {report['config']['dataset']}")
   ax.grid(alpha=0.3)
   ax.legend()
-  return _png(fig)
+  return plots.png_bytes(fig)
 
 
 def _active_dims_png(report: Dict[str, Any]) -> bytes:
-  fig = _figure()
+  fig = plots.new_figure()
   ax = fig.add_subplot(1, 1, 1)
   dims = report["latent_dims"]
   ax.plot(sorted(dims), sorted(dims), color="gray", linewidth=1, label="m_A = m")
@@ -502,7 +489,7 @@ def _active_dims_png(report: Dict[str, Any]) -> bytes:
   ax.set_title(f"active dimensions against m, {report['config']['dataset']}")
   ax.grid(alpha=0.3)
   ax.legend()
-  return _png(fig)
+  return plots.png_bytes(fig)
 
 
 def _sweep_markdown(report: Dict[str, Any], out: str) -> str:
@@ -620,7 +607,6 @@ def run_mask_behaviour(config: MaskBehaviourConfig, command: Optional[str] = Non
     TrainingDiverged: a run diverged.
   """
   from rae_tf.metrics import latent as latent_metrics  # pylint: disable=g-import-not-at-top
-  from rae_tf.viz import plots  # pylint: disable=g-import-not-at-top
   _prepare(config)
   report = _new_report("mask_behaviour", config, command)
   report["figures"] = []

@@ -23,7 +23,6 @@ says so and the rest runs. Importing this module does not import TensorFlow.
 """
 import dataclasses
 import hashlib
-import io
 import json
 import os
 import re
@@ -33,6 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from rae_tf import catalog
 from rae_tf import experiments
 from rae_tf import outputs
+from rae_tf.viz import plots
 from rae_tf import seed_tables
 from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError
@@ -425,18 +425,24 @@ def data_key_of(path: str) -> str:
   return re.sub(r"[^A-Za-z0-9_]+", "_", stem).strip("_") or "data"
 
 
-def check_npz(path: str, num_samples: Optional[int]):
-  """The npz must hold labelled images (domain FID) and at least num_samples test images."""
+def check_npz(path: str, num_samples: Optional[int], flag: str = "--npz_files"):
+  """The npz must hold labelled images (domain FID) and at least num_samples test images.
+
+  Args:
+    path: the .npz file.
+    num_samples: samples the metrics will draw (None: no check).
+    flag: the flag that named the file, for messages.
+  """
   import numpy as np  # pylint: disable=g-import-not-at-top
   try:
     with np.load(path, allow_pickle=False) as f:
       names = set(f.files)
       num_test = f["y_test"].shape[0] if "y_test" in names else 0
   except (OSError, ValueError) as e:
-    raise ConfigError(f"--npz_files: {path} is not a readable .npz archive ({e})") from None
+    raise ConfigError(f"{flag}: {path} is not a readable .npz archive ({e})") from None
   missing = {"x_train", "x_test", "y_train", "y_test"} - names
   if missing:
-    raise ConfigError(f"--npz_files: {path} lacks {sorted(missing)}; the benchmark needs "
+    raise ConfigError(f"{flag}: {path} lacks {sorted(missing)}; the benchmark needs "
                       "labelled images (x_train, x_test, y_train, y_test)")
   if num_samples is not None and num_samples > num_test:
     raise ConfigError(f"--num_samples={num_samples} exceeds the {num_test} test images of "
@@ -867,7 +873,7 @@ def _model_table_png(report: Dict[str, Any]) -> bytes:
   import numpy as np  # pylint: disable=g-import-not-at-top
   keys = [k for k in report["datasets"] if k not in report["unavailable"]] or list(
       report["datasets"])[:1]
-  fig = _figure(max(6.0, 1.2 * len(report["comparison"])), 3.2 * len(keys))
+  fig = plots.new_figure(max(6.0, 1.2 * len(report["comparison"])), 3.2 * len(keys))
   table = report["table"]
   part = None if table == "1" else 1  # Table 3: the generation FID; Table 4: recall.
   for i, key in enumerate(keys, 1):
@@ -890,7 +896,7 @@ def _model_table_png(report: Dict[str, Any]) -> bytes:
     ax.set_ylabel({"1": "generation FID", "3": "generation FID", "4": "recall (F_8)"}[table])
     ax.set_title(seed_tables.DATASET_TITLES[key])
     ax.legend(fontsize=7)
-  return _png(fig)
+  return plots.png_bytes(fig)
 
 
 def _run_model_table(config: ReproduceConfig, command: Optional[str], verbose, say
@@ -1101,7 +1107,7 @@ def _write_table2(config: ReproduceConfig, report: Dict[str, Any]):
                  f"{below or 'none'} of {[e['m'] for e in rows]}.")
   out = os.path.join(config.out_dir, "table2")
   write_report(out, report, "\n".join(lines + [""]))
-  fig = _figure(6.0, 4.0)
+  fig = plots.new_figure(6.0, 4.0)
   ax = fig.add_subplot(1, 1, 1)
   for name, style in (("wae", "s"), ("maskaae", "o")):
     ms = [e["m"] for e in report["comparison"]]
@@ -1116,7 +1122,7 @@ def _write_table2(config: ReproduceConfig, report: Dict[str, Any]):
   ax.set_title("Table 2: NAC, published vs measured")
   ax.grid(alpha=0.3)
   ax.legend(fontsize=7)
-  outputs.atomic_write(out + ".png", _png(fig))
+  outputs.atomic_write(out + ".png", plots.png_bytes(fig))
 
 
 def _int_or_dash(value) -> str:
@@ -1300,7 +1306,7 @@ def _write_table5(config: ReproduceConfig, report: Dict[str, Any]):
               f"* Measured shape: {d['measured_shape'] or 'incomplete'}.", ""]
   out = os.path.join(config.out_dir, "table5")
   write_report(out, report, "\n".join(lines + [""]))
-  fig = _figure(6.4, 4.0)
+  fig = plots.new_figure(6.4, 4.0)
   ax = fig.add_subplot(1, 1, 1)
   for key, d in report["datasets"].items():
     idx = [e["index"] for e in d["comparison"]]
@@ -1314,7 +1320,7 @@ def _write_table5(config: ReproduceConfig, report: Dict[str, Any]):
   ax.set_title("Table 5: generation FID against prior capacity")
   ax.grid(alpha=0.3)
   ax.legend(fontsize=7)
-  outputs.atomic_write(out + ".png", _png(fig))
+  outputs.atomic_write(out + ".png", plots.png_bytes(fig))
 
 
 def run_reproduction(config: ReproduceConfig, command: Optional[str] = None,
@@ -1346,16 +1352,3 @@ def run_reproduction(config: ReproduceConfig, command: Optional[str] = None,
   return _latent_figs(config, command, verbose, say)
 
 
-def _figure(width: float, height: float):
-  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
-  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
-  fig = Figure(figsize=(width, height), dpi=100)
-  FigureCanvasAgg(fig)
-  return fig
-
-
-def _png(fig) -> bytes:
-  fig.tight_layout()
-  buf = io.BytesIO()
-  fig.savefig(buf, format="png", metadata={"Software": None})
-  return buf.getvalue()

@@ -236,10 +236,9 @@ def _info_vae(hp, config):
               name="mmd")}
 
 
-MODELS.register("vae_bce", ModelRecipe(
-    "VAE (cross-entropy): the vae recipe under the seed's table name (Gaussian encoder, "
-    "Bernoulli decoder, KL beta = 1)",
-    gaussian_encoder=True, likelihood="bernoulli", defaults={"beta": 1.0}, terms=_kl))
+MODELS.register("vae_bce", dataclasses.replace(  # An alias: the seed's table name.
+    MODELS.get("vae"), description="VAE (cross-entropy): the vae recipe under the seed's "
+    "table name (Gaussian encoder, Bernoulli decoder, KL beta = 1)"))
 MODELS.register("vae_fixed_var", ModelRecipe(
     "VAE with a Gaussian decoder of fixed variance (default 1): sum (x - D(z))^2 / 2 + KL",
     gaussian_encoder=True, likelihood="gaussian",

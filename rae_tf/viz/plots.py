@@ -13,12 +13,22 @@ from rae_tf.viz.grids import save_png
 EMBEDDING_METHODS = ("pca", "tsne")
 
 
-def _new_figure(width: float, height: float, dpi: int = 100):
+def new_figure(width: float = 6.0, height: float = 4.0, dpi: int = 100):
+  """A bare Figure on an Agg canvas (no pyplot state, no display). Sizes in inches."""
   from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
   from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   fig = Figure(figsize=(width, height), dpi=dpi)
   FigureCanvasAgg(fig)
   return fig
+
+
+def png_bytes(fig) -> bytes:
+  """The figure as PNG bytes (tight layout, no software metadata: stable across runs)."""
+  import io  # pylint: disable=g-import-not-at-top
+  fig.tight_layout()
+  buf = io.BytesIO()
+  fig.savefig(buf, format="png", metadata={"Software": None})
+  return buf.getvalue()
 
 
 def figure_to_array(fig) -> np.ndarray:
@@ -97,7 +107,7 @@ def embedding_plot(codes: np.ndarray, labels: Optional[np.ndarray], path: str,
     coords = TSNE(n_components=2, perplexity=perplexity, init="pca",
                   random_state=random_state).fit_transform(codes)
 
-  fig = _new_figure(5.0, 4.5)
+  fig = new_figure(5.0, 4.5)
   ax = fig.add_subplot(111)
   if labels is None:
     ax.scatter(coords[:, 0], coords[:, 1], s=4, alpha=0.6)
@@ -154,7 +164,7 @@ def covariance_heatmap(cov: np.ndarray, path: str, title: str = "",
                       "[m, m] matrix.")
   vmax = float(np.max(np.abs(cov))) if cov.size else 1.0
   vmax = vmax if np.isfinite(vmax) and vmax > 0 else 1.0
-  fig = _new_figure(5.0, 4.2)
+  fig = new_figure(5.0, 4.2)
   ax = fig.add_subplot(111)
   heat = ax.imshow(cov, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
   fig.colorbar(heat, ax=ax)
@@ -196,7 +206,7 @@ def prior_codes_projection(codes: np.ndarray, prior_samples: np.ndarray,
   else:
     axes = np.eye(codes.shape[1], 2)
   c2, p2 = (codes - mean) @ axes, (prior_samples - mean) @ axes
-  fig = _new_figure(4.0, 4.0)
+  fig = new_figure(4.0, 4.0)
   ax = fig.add_subplot(1, 1, 1)
   ax.scatter(c2[:, 0], c2[:, 1], s=4, alpha=0.5, color="tab:blue", label="codes E(x)")
   ax.scatter(p2[:, 0], p2[:, 1], s=4, alpha=0.5, color="tab:orange", label="prior samples")
@@ -228,7 +238,7 @@ def mask_history_image(history: np.ndarray, title: str = "mask over training",
   history = np.atleast_2d(np.asarray(history, np.float64))
   if history.ndim != 2:
     raise ConfigError(f"mask history: expected [T, m], got shape {history.shape}")
-  fig = _new_figure(5.0, 3.2)
+  fig = new_figure(5.0, 3.2)
   ax = fig.add_subplot(1, 1, 1)
   image = ax.imshow(history.T, aspect="auto", origin="lower", vmin=0.0, vmax=1.0,
                     cmap="viridis", interpolation="nearest",
