@@ -139,3 +139,10 @@ def test_vae_with_learned_decoder_variance_learns_gamma():
     step(x)
   # Reconstructions improve, so the learned decoder noise level gamma shrinks below 1.
   assert float(model.likelihood.log_gamma.numpy()) < -0.05
+
+
+def test_closed_form_kl_refuses_another_prior():
+  with pytest.raises(ConfigError, match="--prior=flow: --model=vae's kl term is the "
+                                        "closed-form KL"):
+    build_model(_tiny("vae", prior="flow"), (12,), False)
+  build_model(_tiny("vae_vamp", prior="standard_normal"), (12,), False)  # Monte-Carlo KL.

@@ -370,6 +370,12 @@ def build_model(config: TrainConfig, data_shape: Tuple[int, ...], is_image: bool
     # The closed-form KL is to N(0, I): it would ignore the VampPrior.
     raise ConfigError(f"--prior=vamp needs the Monte-Carlo KL of --model=vae_vamp, not "
                       f"--model={config.model}")
+  terms = recipe.terms(hp, config)
+  closed_form_kl = [n for n, t in terms.items() if type(t) is regularizers.KLDivergence]
+  if hp["prior"] != "standard_normal" and closed_form_kl:
+    raise ConfigError(f"--prior={hp['prior']}: --model={config.model}'s {closed_form_kl[0]} "
+                      "term is the closed-form KL to N(0, I) and would ignore this prior; "
+                      "leave --prior unset (or use --model=vae_vamp's Monte-Carlo KL)")
   prior = build_prior(hp["prior"], config, data_shape=data_shape, is_image=is_image, hp=hp)
   transform_cls = latent_transforms.LATENT_TRANSFORMS.get(recipe.latent_transform)
   if transform_cls is latent_transforms.MaskLayer:
@@ -379,7 +385,7 @@ def build_model(config: TrainConfig, data_shape: Tuple[int, ...], is_image: bool
   else:
     transform = transform_cls(name=recipe.latent_transform)
   model = RegularizedAutoEncoder(
-      encoder, decoder, likelihood, prior, recipe.terms(hp, config),
+      encoder, decoder, likelihood, prior, terms,
       latent_dim=config.latent_dim, gaussian_encoder=recipe.gaussian_encoder,
       seed=config.seed, latent_transform=transform, posterior=posterior, name=config.model)
   return model, hp
