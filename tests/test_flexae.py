@@ -78,7 +78,7 @@ def test_every_player_steps_as_scheduled(flexae_run):
   # Adam (beta_1, 0.9) for the three adversarial players (authors: beta_1 = 0).
   for name in iters:
     opt = model.extra_optimizers[name]
-    assert (opt.beta_1, opt.beta_2) == (config.adversary_beta_1, 0.9)
+    assert (opt.beta_1, opt.beta_2) == (config.weight("adversary_beta_1"), 0.9)
   # The auto-encoder's optimizer does not train the learned prior.
   prior_ids = {id(v) for v in model.prior.trainable_variables}
   assert prior_ids and not prior_ids & {id(v) for v in model.autoencoder_variables}

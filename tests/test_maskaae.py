@@ -87,7 +87,7 @@ def test_every_player_steps_as_scheduled(maskaae_run):
       "autoencoder", "adversary_critic", "adversary_encoder", "adversary_mask"]
   assert int(model.optimizer.iterations.numpy()) == steps
   iters = {n: int(o.iterations.numpy()) for n, o in model.extra_optimizers.items()}
-  assert iters == {"adversary_critic": config.critic_steps * steps,
+  assert iters == {"adversary_critic": config.weight("critic_steps") * steps,
                    "adversary_encoder": steps, "adversary_mask": steps}
   for opt in [model.optimizer] + list(model.extra_optimizers.values()):
     assert isinstance(opt, keras.optimizers.RMSprop), opt
