@@ -110,8 +110,8 @@ def test_runs_are_named_by_their_settings(tmp_path):
   assert a.train_config("maskaae", 4).workdir == b.train_config("maskaae", 4).workdir
   assert a.train_config("wae_mmd", 4).workdir == c.train_config("wae_mmd", 4).workdir
   assert a.train_config("maskaae", 4).workdir != c.train_config("maskaae", 4).workdir
-  assert c.train_config("maskaae", 4).mask_learning_rate == 5e-3
-  assert c.train_config("wae_mmd", 4).mask_learning_rate is None
+  assert c.train_config("maskaae", 4).weight("mask_learning_rate") == 5e-3
+  assert c.train_config("wae_mmd", 4).weight("mask_learning_rate") is None
 
 
 @pytest.mark.parametrize("changes,needle", [
