@@ -32,7 +32,8 @@ print(json.dumps({"diff": diff, "n": len(weights["default"]), "iters": iters}))
 
 @pytest.mark.parametrize("model,iters", [
     # 3 steps, each 1 auto-encoder + 2 critic updates with separate Adam optimizers.
-    ("wae_gan", {"main": 3, "adversary_critic": 6}),
+    # (Slow: tests/test_multi_worker.py checks wae_gan across workers in every run.)
+    pytest.param("wae_gan", {"main": 3, "adversary_critic": 6}, marks=pytest.mark.slow),
     # FlexAE: four players over three networks (auto-encoder, critic x2, prior, encoder).
     ("flexae", {"main": 3, "adversary_critic": 6, "adversary_prior": 3,
                 "adversary_encoder": 3}),

@@ -1,4 +1,6 @@
 """Every registered model trains: its loss decreases over a few steps on synthetic data."""
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -26,7 +28,20 @@ def _fixed_batch(config):
   return tf.constant(x)
 
 
-@pytest.mark.parametrize("name", list(MODELS.names()))
+def _distinct_recipes():
+  """Registered names minus aliases (vae_bce) and +ex-post variants (rae_l2_gmm): their
+  training step is their base recipe's, trained already."""
+  seen, names = [], []
+  for name in MODELS.names():
+    recipe = MODELS.get(name)
+    key = dataclasses.replace(recipe, description="", expost=None)
+    if key not in seen:
+      seen.append(key)
+      names.append(name)
+  return names
+
+
+@pytest.mark.parametrize("name", _distinct_recipes())
 def test_registered_model_loss_decreases(name):
   keras.utils.set_random_seed(0)  # Initial weights independent of the tests run before.
   config = _tiny(name)
