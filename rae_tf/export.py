@@ -33,12 +33,11 @@ Serving contract:
     format) lists every model under the root that has a version; see write_models_config.
 
 Library functions for other code: check_export_root (validate --export_dir before doing
-work), check_model_name, export_saved_model, export_run (re-export a training run;
-check_export_run: its cheap checks), write_models_config. TensorFlow / Keras are imported
+work), check_model_name, export_saved_model, check_export_run (the cheap checks of
+expost.export_run, which re-exports a training run), write_models_config. TensorFlow / Keras are imported
 only by the functions that need them, so the checks and models.config writing are cheap.
 """
 import contextlib
-import errno
 import fcntl
 import json
 import os
@@ -47,6 +46,7 @@ import shutil
 import tempfile
 from typing import List, Optional
 
+from rae_tf import eval_config
 from rae_tf import outputs
 from rae_tf.errors import ConfigError
 
@@ -414,14 +414,16 @@ def check_export_run(workdir: str, export_root: str, name: Optional[str] = None,
   """The cheap checks of export_run (no TensorFlow): ConfigError on bad input.
 
   Checks the export root (creatable / writable), the name, and that workdir is a run
-  directory with a readable config.json (and gmm_prior.npz for prior="gmm"). Whether it has
+  directory with a readable config.json (and the ex-post prior's file for prior="gmm",
+  "flow", "vae"). Whether it has
   a usable checkpoint is checked when loading it.
   """
   check_export_root(export_root)
   if name is not None:
     check_model_name(name)
-  if prior not in ("trained", "gmm"):
-    raise ConfigError(f"unknown --prior={prior!r}; choose trained or gmm")
+  if prior not in eval_config.PRIORS:
+    raise ConfigError(f"unknown --prior={prior!r}; choose one of: "
+                      + ", ".join(eval_config.PRIORS))
   if not workdir:
     raise ConfigError("--workdir is required: the training run to export")
   if not os.path.isdir(workdir):
@@ -436,40 +438,8 @@ def check_export_run(workdir: str, export_root: str, name: Optional[str] = None,
   except (OSError, ValueError) as e:
     raise ConfigError(f"--workdir={workdir}: cannot read config.json "
                       f"({getattr(e, 'strerror', None) or e})") from None
-  # "gmm_prior.npz" is expost.GMM_FILE (expost imports TensorFlow).
-  if prior == "gmm" and not os.path.exists(os.path.join(workdir, "gmm_prior.npz")):
-    raise ConfigError(f"--prior=gmm: {os.path.join(workdir, 'gmm_prior.npz')} not found; "
-                      f"fit it first with scripts/fit_prior.py --workdir={workdir}")
-
-
-def export_run(workdir: str, export_root: str = "saved_models", name: Optional[str] = None,
-               prior: str = "trained") -> str:
-  """Re-exports a training run (config.json + latest checkpoint) without training.
-
-  Args:
-    workdir: the training run directory.
-    export_root: the SavedModel root.
-    name: the model name (default: the run's export name; with prior="gmm" plus "_gmm").
-    prior: "trained" (the model's own prior) or "gmm" (the ex-post GMM fitted by
-      scripts/fit_prior.py, as fit_prior exports it).
-  Returns:
-    The new version directory.
-  Raises:
-    ConfigError: bad input, detected before anything is written.
-  """
-  check_export_run(workdir, export_root, name, prior)
-  from rae_tf import evaluation  # pylint: disable=g-import-not-at-top (slow TF import)
-  from rae_tf import expost  # pylint: disable=g-import-not-at-top
-  try:
-    model, config, _, source = evaluation.load_run(workdir)
-  except OSError as e:
-    if e.errno in (errno.EACCES, errno.EPERM, errno.ENOENT):
-      raise ConfigError(f"--workdir={workdir}: {e.strerror}: {e.filename}") from None
-    raise
-  suffix = ""
-  if prior == "gmm":
-    model.prior = expost.load_gmm(os.path.join(workdir, expost.GMM_FILE))
-    suffix = "_gmm"
-  if name is None:
-    name = check_model_name(config.run_name + suffix)
-  return export_saved_model(model, export_root, name, source.spec.is_image)
+  if prior != "trained":
+    path = os.path.join(workdir, eval_config.EXPOST_FILES[prior])
+    if not os.path.exists(path):
+      raise ConfigError(f"--prior={prior}: {path} not found; fit it first with "
+                        f"scripts/fit_prior.py --workdir={workdir} --expost={prior}")

@@ -15,6 +15,7 @@ ops (no TFP, no rae_tf at serving time):
 The fitted priors are in the latent space already (`in_latent_space`): a model with a
 latent transform (MaskAAE's mask) does not transform their draws again.
 """
+import errno
 import json
 import os
 import time
@@ -292,3 +293,34 @@ def fit_gmm_for_run(workdir: str, num_components: int = 10, export_dir: Optional
     raise ConfigError(f"--components={num_components} must be >= 1")
   return fit_for_run(workdir, "gmm", export_dir, seed, limit, components=num_components)
 
+
+def export_run(workdir: str, export_root: str = "saved_models", name: Optional[str] = None,
+               prior: str = "trained") -> str:
+  """Re-exports a training run (config.json + latest checkpoint) without training.
+
+  Args:
+    workdir: the training run directory.
+    export_root: the SavedModel root.
+    name: the model name (default: the run's export name, plus "_<prior>" for an ex-post
+      prior, as fit_for_run exports it).
+    prior: "trained" (the model's own prior) or an ex-post kind ("gmm", "flow", "vae")
+      fitted before by scripts/fit_prior.py.
+  Returns:
+    The new version directory.
+  Raises:
+    ConfigError: bad input, detected before anything is written.
+  """
+  export.check_export_run(workdir, export_root, name, prior)
+  try:
+    model, config, _, source = runs.load_run(workdir)
+  except OSError as e:
+    if e.errno in (errno.EACCES, errno.EPERM, errno.ENOENT):
+      raise ConfigError(f"--workdir={workdir}: {e.strerror}: {e.filename}") from None
+    raise
+  suffix = ""
+  if prior != "trained":
+    model.prior = load_expost(workdir, prior)
+    suffix = f"_{prior}"
+  if name is None:
+    name = export.check_model_name(config.run_name + suffix)
+  return export.export_saved_model(model, export_root, name, source.spec.is_image)

@@ -20,9 +20,10 @@ flags.DEFINE_string("workdir", None, "Training run directory (config.json + chec
 flags.DEFINE_string("export_dir", "saved_models", "SavedModel root (TF Serving base paths "
                     "are <export_dir>/<name>; models.config is written there).")
 flags.DEFINE_string("export_name", None, "Model name (default: the run's --export_name, "
-                    "else its model; with --prior=gmm plus '_gmm').")
-flags.DEFINE_enum("prior", "trained", ["trained", "gmm"], "Export the model's own prior, "
-                  "or the ex-post GMM fitted by scripts/fit_prior.py.")
+                    "else its model; with an ex-post --prior plus '_<prior>').")
+flags.DEFINE_enum("prior", "trained", ["trained", "gmm", "flow", "vae"],
+                  "Export the model's own prior, or an ex-post prior fitted by "
+                  "scripts/fit_prior.py --expost=gmm|flow|vae.")
 FLAGS = flags.FLAGS
 
 
@@ -34,9 +35,9 @@ def main(argv):
     # Bad input fails here, before TensorFlow loads and before anything is written.
     rae_export.check_export_run(FLAGS.workdir, FLAGS.export_dir, FLAGS.export_name,
                                 FLAGS.prior)
-    cli.import_quietly("rae_tf.evaluation")  # The slow TensorFlow import, without its log.
-    print(rae_export.export_run(FLAGS.workdir, FLAGS.export_dir, FLAGS.export_name,
-                                prior=FLAGS.prior))
+    expost = cli.import_quietly("rae_tf.expost")  # The slow TF import, without its log.
+    print(expost.export_run(FLAGS.workdir, FLAGS.export_dir, FLAGS.export_name,
+                            prior=FLAGS.prior))
 
   cli.run_or_exit(export, argv)
 

@@ -237,3 +237,23 @@ def test_fit_prior_cli_bad_options(args, flag, tmp_path):
   assert proc.returncode == 2 and len(lines) == 1, proc.stderr
   assert lines[0].startswith("error: ") and flag in lines[0], lines
   assert sorted(os.listdir(tmp_path)) == ["config.json"]  # Nothing written.
+
+
+def test_export_run_reexports_each_fitted_prior(fitted_flow_vae, tmp_path):
+  """scripts/export.py's library call: a run re-exported with its fitted flow samples it."""
+  config, out = fitted_flow_vae
+  path = expost.export_run(config.workdir, str(tmp_path), prior="flow")
+  assert path == str(tmp_path / f"{config.run_name}_flow" / "1")
+  loaded = tf.saved_model.load(path)
+  z = loaded.signatures["serving_default"](seed=tf.constant([3, 4], tf.int64))["latent"]
+  np.testing.assert_allclose(z.numpy(), _draws(out["flow"][0], 5)[3:5], rtol=1e-4,
+                             atol=1e-5)
+
+
+def test_export_run_asks_for_a_missing_fit(tmp_path):
+  (tmp_path / "run").mkdir()
+  (tmp_path / "run" / "config.json").write_text("{}")
+  with pytest.raises(ConfigError, match="--prior=vae: .*vae_prior.npz not found; fit it "
+                                        "first with scripts/fit_prior.py"):
+    expost.export_run(str(tmp_path / "run"), str(tmp_path / "exports"), prior="vae")
+  assert not (tmp_path / "exports").exists()
