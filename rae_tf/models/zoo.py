@@ -370,12 +370,6 @@ def build_model(config: TrainConfig, data_shape: Tuple[int, ...], is_image: bool
     # The closed-form KL is to N(0, I): it would ignore the VampPrior.
     raise ConfigError(f"--prior=vamp needs the Monte-Carlo KL of --model=vae_vamp, not "
                       f"--model={config.model}")
-  terms = recipe.terms(hp, config)
-  closed_form_kl = [n for n, t in terms.items() if type(t) is regularizers.KLDivergence]
-  if hp["prior"] != "standard_normal" and closed_form_kl:
-    raise ConfigError(f"--prior={hp['prior']}: --model={config.model}'s {closed_form_kl[0]} "
-                      "term is the closed-form KL to N(0, I) and would ignore this prior; "
-                      "leave --prior unset (or use --model=vae_vamp's Monte-Carlo KL)")
   prior = build_prior(hp["prior"], config, data_shape=data_shape, is_image=is_image, hp=hp)
   transform_cls = latent_transforms.LATENT_TRANSFORMS.get(recipe.latent_transform)
   if transform_cls is latent_transforms.MaskLayer:
@@ -384,6 +378,14 @@ def build_model(config: TrainConfig, data_shape: Tuple[int, ...], is_image: bool
                               name="mask")
   else:
     transform = transform_cls(name=recipe.latent_transform)
+  # Terms after the prior and transform: networks are built in this order so that seeded
+  # initial weights stay what they were (the critics after the prior generator).
+  terms = recipe.terms(hp, config)
+  closed_form_kl = [n for n, t in terms.items() if type(t) is regularizers.KLDivergence]
+  if hp["prior"] != "standard_normal" and closed_form_kl:
+    raise ConfigError(f"--prior={hp['prior']}: --model={config.model}'s {closed_form_kl[0]} "
+                      "term is the closed-form KL to N(0, I) and would ignore this prior; "
+                      "leave --prior unset (or use --model=vae_vamp's Monte-Carlo KL)")
   model = RegularizedAutoEncoder(
       encoder, decoder, likelihood, prior, terms,
       latent_dim=config.latent_dim, gaussian_encoder=recipe.gaussian_encoder,
