@@ -480,38 +480,68 @@ def split_npz_files(config: QualityConfig, say: Callable[[str], None] = _say
   return present, skipped
 
 
+def same_training(models: Sequence[str], recipes: Dict[str, Any],
+                  twins: Dict[str, str], expost: str = "recipe") -> Dict[str, str]:
+  """{model: the row that reports it} for the models trained as their twin.
+
+  An alias (vae_bce) is its twin's row ("vae"); a one-command ex-post recipe (rae_l2_gmm,
+  two_stage_vae) is its twin's ex-post row ("rae_l2+gmm", "vae_learned_var+vae").
+  """
+  out = {}
+  for model in models:
+    twin = twins.get(model, model)
+    if twin != model:
+      own = getattr(recipes[model], "expost", None)
+      out[model] = _row_name(twin, own if own and expost != "none" else "trained")
+  return out
+
+
 def plan_quality(config: QualityConfig, registered: Sequence[str],
-                 recipes: Dict[str, Any], paths: Sequence[str]) -> List[PlannedRun]:
+                 recipes: Dict[str, Any], paths: Sequence[str],
+                 twins: Optional[Dict[str, str]] = None) -> List[PlannedRun]:
   """The runs of the benchmark: every (data file, model) with its samplers.
+
+  A model that trains exactly like another (`twins`, from zoo.training_twin: aliases and
+  the one-command ex-post recipes) is not trained again: its twin's run gains its ex-post
+  row (see `same_training`).
 
   Args:
     config: the benchmark.
     registered: the registry's model names (zoo.MODELS.names()).
     recipes: model name -> its ModelRecipe (for .expost and .prior).
     paths: the data files present.
+    twins: model name -> the model it trains as (None: every model trains itself).
   """
+  twins = twins or {}
   models = config.model_list() or tuple(registered)
   unknown = [m for m in models if m not in registered]
   if unknown:
     raise ConfigError(f"--models: {', '.join(unknown)} not registered; registered: "
                       f"{', '.join(registered)}")
-  extra = set(parse_model_flags(config.model_flags)) - set(models)
+  flagged = parse_model_flags(config.model_flags)
+  extra = set(flagged) - set(models)
   if extra:
     raise ConfigError(f"--model_flags names {', '.join(sorted(extra))}, not among the "
                       "benchmarked models")
-  plan = []
-  for path in paths:
-    for model in models:
-      recipe = recipes[model]
-      priors = ["trained"]
+  for model in flagged:
+    twin = twins.get(model, model)
+    if twin != model:
+      raise ConfigError(f"--model_flags names {model}, which trains as {twin} (same "
+                        f"recipe{', then an ex-post prior' if recipes[model].expost else ''}"
+                        f"): give the flags to {twin}")
+  runs: Dict[str, List[str]] = {}  # Model trained -> its priors, in --models order.
+  for model in models:
+    twin = twins.get(model, model)
+    priors = runs.setdefault(twin, ["trained"])
+    for recipe in (recipes[twin], recipes[model]):
       own = getattr(recipe, "expost", None)
-      if own and config.expost != "none":
+      if own and config.expost != "none" and own not in priors:
         priors.append(own)
-      if config.expost == "gmm" and "gmm" not in priors:
-        priors.append("gmm")
-      plan.append(PlannedRun(model, data_key_of(path), config.train_config(model, path),
-                             tuple(priors), recipe_prior(recipe)))
-  return plan
+    if config.expost == "gmm" and "gmm" not in priors:
+      priors.append("gmm")
+  return [PlannedRun(model, data_key_of(path), config.train_config(model, path),
+                     tuple(priors), recipe_prior(recipes[model]))
+          for path in paths for model, priors in runs.items()]
 
 
 def _quality_markdown(report: Dict[str, Any]) -> str:
@@ -530,6 +560,11 @@ def _quality_markdown(report: Dict[str, Any]) -> str:
            "Lower FID is better; precision / recall: improved P&R (k = 3) and PRD "
            "F_1/8 / F_8, higher is better. m_A: active dimensions; NAC: mean |off-diagonal "
            "correlation| of the test codes. Training minutes are summed over resumes.", ""]
+  if report.get("same_training"):
+    lines += ["Trained once, reported under their twin's row (the same recipe; ex-post "
+              "recipes add their prior's row): " + ", ".join(
+                  f"{model} = {row}" for model, row in report["same_training"].items())
+              + ".", ""]
   if not report["complete"]:
     lines += [f"**Incomplete: {report['runs_done']} of {report['runs_planned']} runs done "
               "(run the same command again to resume).**", ""]
@@ -598,7 +633,8 @@ def run_quality(config: QualityConfig, command: Optional[str] = None,
   check_inputs(config.setting("features"), config.inception_weights,
                [(config.work_root, "--work_root"),
                 (os.path.dirname(os.path.abspath(config.out)), "--out")])
-  plan = plan_quality(config, registered, recipes, present)
+  twins = {name: zoo.training_twin(name) for name in registered}
+  plan = plan_quality(config, registered, recipes, present, twins)
   for run in plan:  # Refuse bad model flags and mismatching workdirs before any work.
     zoo.resolve_hparams(run.train_config, is_image=True, data_shape=(28, 28, 1))
     training.check_workdir(run.train_config)
@@ -608,6 +644,8 @@ def run_quality(config: QualityConfig, command: Optional[str] = None,
             "settings": {"width": config.setting("width"),
                          "epochs": config.setting("epochs"),
                          "features": config.setting("features")},
+            "same_training": same_training(config.model_list() or registered, recipes,
+                                           twins, config.expost),
             "datasets": {}, "runs_planned": len(plan), "runs_done": 0, "complete": False}
   for key, path in skipped.items():
     report["datasets"][key] = {"path": path, "status": f"{path} not found", "rows": {}}

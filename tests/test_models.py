@@ -1,5 +1,4 @@
 """Every registered model trains: its loss decreases over a few steps on synthetic data."""
-import dataclasses
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ from rae_tf import training
 from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError
 from rae_tf.models import MODELS, RegularizedAutoEncoder, build_model, resolve_hparams
+from rae_tf.models import zoo
 
 
 def _tiny(model, **kw):
@@ -30,15 +30,8 @@ def _fixed_batch(config):
 
 def _distinct_recipes():
   """Registered names minus aliases (vae_bce) and +ex-post variants (rae_l2_gmm): their
-  training step is their base recipe's, trained already."""
-  seen, names = [], []
-  for name in MODELS.names():
-    recipe = MODELS.get(name)
-    key = dataclasses.replace(recipe, description="", expost=None)
-    if key not in seen:
-      seen.append(key)
-      names.append(name)
-  return names
+  training step is their twin's, trained already."""
+  return [name for name in MODELS.names() if zoo.training_twin(name) == name]
 
 
 @pytest.mark.parametrize("name", _distinct_recipes())

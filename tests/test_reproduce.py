@@ -284,6 +284,32 @@ def test_quality_end_to_end_tiny(tmp_path):
       rows["rae_l2"]["fid_generation"]
 
 
+def test_plan_trains_aliases_and_expost_recipes_once(tmp_path):
+  """rae_l2_gmm and two_stage_vae train as rae_l2 / vae_learned_var: one run each, with
+  the ex-post row added; vae_bce is vae's row. Flags for a folded model are refused."""
+  from rae_tf.models import zoo  # pylint: disable=g-import-not-at-top
+  names = tuple(zoo.MODELS.names())
+  recipes = {n: zoo.MODELS.get(n) for n in names}
+  twins = {n: zoo.training_twin(n) for n in names}
+  assert twins["rae_l2_gmm"] == "rae_l2" and twins["vae_bce"] == "vae"
+  assert twins["two_stage_vae"] == "vae_learned_var" and twins["flexae"] == "flexae"
+  models = "rae_l2_gmm,rae_l2,vae_bce,two_stage_vae,flexae"
+  config = reproduction.QualityConfig(models=models, npz_files="/nonexistent/f.npz",
+                                      work_root=str(tmp_path), out=str(tmp_path / "R"))
+  plan = reproduction.plan_quality(config, names, recipes, ["/nonexistent/f.npz"], twins)
+  assert [(r.key, r.priors) for r in plan] == [
+      ("rae_l2", ("trained", "gmm")), ("vae", ("trained",)),
+      ("vae_learned_var", ("trained", "vae")), ("flexae", ("trained",))]
+  assert plan[0].train_config.model == "rae_l2"
+  assert reproduction.same_training(config.model_list(), recipes, twins) == {
+      "rae_l2_gmm": "rae_l2+gmm", "vae_bce": "vae", "two_stage_vae": "vae_learned_var+vae"}
+  bad = reproduction.QualityConfig(models=models, npz_files="/nonexistent/f.npz",
+                                   model_flags='rae_l2_gmm:"--learning_rate=1e-4"',
+                                   work_root=str(tmp_path), out=str(tmp_path / "R"))
+  with pytest.raises(ConfigError, match="trains as rae_l2"):
+    reproduction.plan_quality(bad, names, recipes, ["/nonexistent/f.npz"], twins)
+
+
 def test_paper_scale_needs_inception_weights(tmp_path):
   config = reproduction.QualityConfig(scale="paper", out=str(tmp_path / "R"))
   assert config.setting("width") == 128 and config.setting("epochs") == 100

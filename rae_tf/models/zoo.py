@@ -500,3 +500,18 @@ for _base in ("ae", "rae_l2", "rae_gp", "rae_sn", "injflow"):
       "fitted to the training codes, exported as <run name>_gmm",
       expost="gmm"))
 del _base, _recipe
+
+
+def training_twin(name: str) -> str:
+  """The first registered model that trains exactly like `name` (itself if none).
+
+  Aliases (vae_bce -> vae) and one-command ex-post recipes (rae_l2_gmm -> rae_l2,
+  two_stage_vae -> vae_learned_var) differ from their twin only in the description and the
+  ex-post prior fitted after training: the same config trains the same weights, so
+  benchmarks train the twin once and report the ex-post prior as its "+<kind>" row.
+  """
+  key = dataclasses.replace(MODELS.get(name), description="", expost=None)
+  same = [other for other in MODELS.names()
+          if dataclasses.replace(MODELS.get(other), description="", expost=None) == key]
+  # Prefer the twin without an ex-post prior (vae_learned_var, not two_stage_vae).
+  return min(same, key=lambda other: (MODELS.get(other).expost is not None, other))
