@@ -7,6 +7,9 @@ from rae_tf import model_params
 from rae_tf.errors import ConfigError
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
+# --mixed_precision values (rae_tf.precision.MODES; listed here so flags are checked
+# before TensorFlow is imported).
+MIXED_PRECISION = ("none", "bfloat16", "float16")
 
 
 # Values that meant "the model's default" when these were top-level fields with defaults.
@@ -44,6 +47,7 @@ class TrainConfig:
   strategy: str = "default"
   cpu_devices: int = 0
   deterministic: bool = False
+  mixed_precision: str = "none"
   # Objective parts. Part sizes here; the objective's weights and knobs (beta, reg_weight,
   # critic rates, MaskAAE's schedule, ...) live in `weights`, declared in rae_tf.model_params.
   likelihood: Optional[str] = None
@@ -88,6 +92,9 @@ class TrainConfig:
     if self.strategy not in STRATEGIES:
       raise ConfigError(f"unknown --strategy={self.strategy!r}; choose one of: "
                         + ", ".join(STRATEGIES))
+    if self.mixed_precision not in MIXED_PRECISION:
+      raise ConfigError(f"unknown --mixed_precision={self.mixed_precision!r}; choose one "
+                        "of: " + ", ".join(MIXED_PRECISION))
     self.parsed_lr_drops()  # Validates --lr_drops.
     if self.plateau_patience and self.lr_drops:
       raise ConfigError("--lr_drops and --plateau_patience are alternative schedules; "

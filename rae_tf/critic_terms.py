@@ -103,7 +103,7 @@ class DensityRatioTerm(LatentAdversary):
 
   def log_ratio(self, z, training=False):
     """T(z) [batch]: the critic's estimate of log q(z) / r(z)."""
-    return self.critic(z, training=training)[:, 0]
+    return self._score(z, training=training)[:, 0]
 
   def critic_loss(self, z_q, z_p, seed=None):
     """Logistic loss: codes z_q are label 1, reference samples z_p label 0 (unweighted:

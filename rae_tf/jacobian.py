@@ -94,7 +94,7 @@ class DecoderJacobianPenalty(Term):
     model = fwd.model
 
     def decode(z):
-      return model.likelihood.mean(model.decoder(z, training=True))
+      return model.likelihood.mean(model.decoder_logits(z, training=True))
 
     seed = fwd.seed + tf.constant([_SALT_PROJECTIONS, 0], tf.int64)
     return tf.reduce_mean(self.value(decode, fwd.z, seed))

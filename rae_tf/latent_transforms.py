@@ -24,6 +24,10 @@ class IdentityTransform(keras.layers.Layer):
 
   trained_by_autoencoder = True  # It has no variables; nothing to exclude.
 
+  def __init__(self, **kwargs):
+    kwargs.setdefault("dtype", "float32")  # Codes stay float32 (see MaskLayer).
+    super().__init__(**kwargs)
+
   def call(self, z):
     return z
 
@@ -65,6 +69,9 @@ class MaskLayer(keras.layers.Layer):
 
   def __init__(self, latent_dim: int, init_max: float = 5.0, seed: int = 0,
                psi_max=None, **kwargs):
+    # float32 under any --mixed_precision: an element-wise product (nothing to gain from
+    # bfloat16) where codes enter the latent space, whose losses are float32.
+    kwargs.setdefault("dtype", "float32")
     super().__init__(**kwargs)
     self.latent_dim = int(latent_dim)
     self.init_max = float(init_max)

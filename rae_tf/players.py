@@ -93,14 +93,16 @@ def play(player: Player, state: PlayState, replicas) -> Dict[str, tf.Tensor]:
   """Runs the player's `steps` updates; returns its logs (default {name: last loss}).
 
   Optimizers SUM gradients over replicas, so the replica-local mean is divided by the
-  replica count inside the tape (trackers get the unscaled value).
+  replica count inside the tape (trackers get the unscaled value). The loss is then
+  scaled by the optimizer's `scale_loss` (a float16 run's dynamic loss scale,
+  `rae_tf.precision`; the loss itself otherwise) and `apply_gradients` unscales.
   """
   logs = {}
   for i in range(player.steps):
     variables = player.variables()
     with tf.GradientTape() as tape:
       loss, extra = player.loss(state, i)
-      scaled = loss / tf.cast(replicas, loss.dtype)
+      scaled = player.optimizer.scale_loss(loss / tf.cast(replicas, loss.dtype))
     grads = tape.gradient(scaled, variables)
     player.optimizer.apply_gradients(zip(grads, variables))
     logs = dict(extra) if extra else {player.name: loss}

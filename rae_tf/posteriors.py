@@ -25,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from rae_tf import precision
 from rae_tf.errors import ConfigError
 from rae_tf.registry import Registry
 
@@ -203,14 +204,19 @@ class ConditionalMADE(keras.layers.Layer):
   def call(self, z, context):
     if not self.built:
       self.build()
-    a = (tf.matmul(z, self.kernels[0] * self._mask_in)
+    # Under --mixed_precision the MADE computes in the policy's dtype (its variables are
+    # read in it; the masks are cast to it) and returns float32 for the flow's gates.
+    dtype = self.compute_dtype
+    mask_in, mask_hidden, mask_out = (tf.cast(m, dtype) for m in (
+        self._mask_in, self._mask_hidden, self._mask_out))
+    a = (tf.matmul(z, self.kernels[0] * mask_in)
          + tf.matmul(context, self.context_kernel) + self.biases[0])
     a = tf.nn.elu(a)
     for kernel, bias in zip(self.kernels[1:], self.biases[1:]):
-      a = tf.nn.elu(tf.matmul(a, kernel * self._mask_hidden) + bias)
-    mask_out = tf.concat([self._mask_out, self._mask_out], axis=1)
+      a = tf.nn.elu(tf.matmul(a, kernel * mask_hidden) + bias)
+    mask_out = tf.concat([mask_out, mask_out], axis=1)
     out = tf.matmul(a, self.out_kernel * mask_out) + self.out_bias
-    shift, s = tf.split(out, 2, axis=-1)
+    shift, s = tf.split(precision.to_float32(out), 2, axis=-1)
     return shift, s
 
   def get_config(self):

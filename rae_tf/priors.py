@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from rae_tf import precision
 from rae_tf import sampling
 from rae_tf.errors import ConfigError
 from rae_tf.registry import Registry
@@ -185,14 +186,14 @@ class LearnedPrior(keras.layers.Layer):
     return self._from_unit(draw(local_batch, [self.noise_dim], seed))
 
   def sample(self, local_batch, seed):
-    return self.generator(self.noise(local_batch, seed), training=True)
+    return precision.to_float32(self.generator(self.noise(local_batch, seed), training=True))
 
   def sample_from_seeds(self, seeds):
     if self.base == "uniform":
       eps = self._from_unit(sampling.uniform_from_seeds(seeds, self.noise_dim))
     else:
       eps = sampling.normal_from_seeds(seeds, self.noise_dim)
-    return self.generator(eps, training=False)
+    return precision.to_float32(self.generator(eps, training=False))
 
   def call(self, seeds):
     return self.sample_from_seeds(seeds)
@@ -223,7 +224,8 @@ class _CouplingNet(keras.layers.Layer):
   def call(self, x):
     for layer in self.hidden:
       x = layer(x)
-    shift, log_scale = tf.split(self.out(x), 2, axis=-1)
+    # float32 out: the flow's densities and log-determinants stay float32.
+    shift, log_scale = tf.split(precision.to_float32(self.out(x)), 2, axis=-1)
     return shift, tf.tanh(log_scale)  # Bounded scales keep early training finite.
 
   def get_config(self):

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from rae_tf import divergences
 from rae_tf import players as rae_players
+from rae_tf import precision
 from rae_tf import sampling
 from rae_tf.errors import ConfigError
 from rae_tf.metrics.latent import MASK_THRESHOLD
@@ -178,7 +179,7 @@ class DecoderGradientPenalty(Term):
     model = fwd.model
     with tf.GradientTape() as tape:
       tape.watch(fwd.z)
-      out = model.likelihood.mean(model.decoder(fwd.z, training=True))
+      out = model.likelihood.mean(model.decoder_logits(fwd.z, training=True))
       sq_norm = tf.reduce_sum(tf.square(out))
     grad = tape.gradient(sq_norm, fwd.z)
     return tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=1))
@@ -238,6 +239,10 @@ class LatentAdversary(Term):
   def build_networks(self, latent_dim):
     self.critic(tf.zeros((2, latent_dim)))
 
+  def _score(self, z, training=True):
+    """The critic's output C(z), float32 under any --mixed_precision."""
+    return precision.to_float32(self.critic(z, training=training))
+
   def _optimizer(self, rate, role):
     return rae_players.make_optimizer(self.optimizer, rate, self.adam_beta_1,
                                       self.adam_beta_2, name=role)
@@ -262,7 +267,7 @@ class LatentAdversary(Term):
 
   def encoder_loss(self, z_q):
     """The encoder's (unweighted) adversarial loss on codes z_q."""
-    score_q = self.critic(z_q, training=True)
+    score_q = self._score(z_q, training=True)
     if self.loss == "gan":
       return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
           labels=tf.ones_like(score_q), logits=score_q))
@@ -272,8 +277,8 @@ class LatentAdversary(Term):
     return self.encoder_loss(fwd.z)
 
   def critic_loss(self, z_q, z_p, seed):
-    score_q = self.critic(z_q, training=True)
-    score_p = self.critic(z_p, training=True)
+    score_q = self._score(z_q, training=True)
+    score_p = self._score(z_p, training=True)
     if self.loss == "gan":
       bce = tf.nn.sigmoid_cross_entropy_with_logits
       return self.coefficient * tf.reduce_mean(
@@ -283,7 +288,7 @@ class LatentAdversary(Term):
     between = u * z_q + (1.0 - u) * z_p
     with tf.GradientTape() as tape:
       tape.watch(between)
-      score = self.critic(between, training=True)
+      score = self._score(between, training=True)
     grad = tape.gradient(score, between)
     # sqrt(. + eps), not tf.norm: the norm's gradient at a zero gradient (all ReLUs of
     # the critic dead at an interpolate) is NaN, which diverged FlexAE runs.
@@ -375,17 +380,17 @@ class LearnedPriorAdversary(LatentAdversary):
     ]
 
   def compute(self, fwd):
-    return (tf.reduce_mean(self.critic(tf.stop_gradient(fwd.z), training=True))
-            - tf.reduce_mean(self.critic(tf.stop_gradient(fwd.prior_z), training=True)))
+    return (tf.reduce_mean(self._score(tf.stop_gradient(fwd.z), training=True))
+            - tf.reduce_mean(self._score(tf.stop_gradient(fwd.prior_z), training=True)))
 
   def encoder_loss(self, z_q):
     # The codes are the critic's "real" side: the encoder lowers their score.
-    return tf.reduce_mean(self.critic(z_q, training=True))
+    return tf.reduce_mean(self._score(z_q, training=True))
 
   def _prior_step(self, state, _):
     seed = state.fwd.seed + tf.constant([3000, 0], tf.int64)
     z_prior = state.model.sample_prior(tf.shape(state.fwd.z)[0], seed)
-    return -tf.reduce_mean(self.critic(z_prior, training=True)), None
+    return -tf.reduce_mean(self._score(z_prior, training=True)), None
 
   def get_config(self):
     config = super().get_config()
@@ -551,8 +556,8 @@ class MaskedLatentAdversary(LatentAdversary):
 
   def compute(self, fwd):
     """The critic's Wasserstein estimate W = E[C(mu z_p)] - E[C(mu z_e)] (logged)."""
-    return (tf.reduce_mean(self.critic(tf.stop_gradient(fwd.prior_z), training=True))
-            - tf.reduce_mean(self.critic(tf.stop_gradient(fwd.z), training=True)))
+    return (tf.reduce_mean(self._score(tf.stop_gradient(fwd.prior_z), training=True))
+            - tf.reduce_mean(self._score(tf.stop_gradient(fwd.z), training=True)))
 
   def poly_weight(self, step):
     """c_poly at global step `step`: poly_start * 2^floor((step - delay) / period), capped."""
@@ -567,10 +572,10 @@ class MaskedLatentAdversary(LatentAdversary):
     z_q = model.latent_transform(z_raw)
     seed = state.fwd.seed + tf.constant([5000, 0], tf.int64)
     z_p = model.sample_prior(tf.shape(z_raw)[0], seed)  # mu * z_p: grads reach mu.
-    logits = model.decoder(z_q, training=True)
+    logits = model.decoder_logits(z_q, training=True)
     reconstruction = tf.reduce_mean(model.likelihood.cost(state.x, logits))
-    wasserstein = (tf.reduce_mean(self.critic(z_p, training=True))
-                   - tf.reduce_mean(self.critic(z_q, training=True)))
+    wasserstein = (tf.reduce_mean(self._score(z_p, training=True))
+                   - tf.reduce_mean(self._score(z_q, training=True)))
     c_poly = self.poly_weight(model.optimizer.iterations)
     polarise = tf.reduce_sum(tf.abs(mask * (1.0 - mask)))
     loss = (self.reconstruction_weight * reconstruction + tf.square(1.0 + wasserstein)

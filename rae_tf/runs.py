@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from rae_tf import data as rae_data
 from rae_tf import eval_config
+from rae_tf import precision
 from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError
 from rae_tf.models import zoo
@@ -46,7 +47,9 @@ def build_compiled_model(config: TrainConfig, spec, strategy):
   """Builds the model, its networks and every optimizer inside the strategy scope.
 
   Seeds every generator first (Python, NumPy, TensorFlow, Keras), so the initial weights
-  of every network are a function of --seed.
+  of every network are a function of --seed. With --mixed_precision the networks are
+  constructed under its Keras dtype policy (float32 variables: the same initial weights)
+  and every player's optimizer is wrapped for it (`rae_tf.precision`).
 
   Args:
     config: the run's configuration.
@@ -59,13 +62,15 @@ def build_compiled_model(config: TrainConfig, spec, strategy):
   with strategy.scope():
     total_steps = config.epochs * (config.steps_per_epoch
                                    or max(1, spec.num_train // config.batch_size))
-    model, hparams = zoo.build_model(config, spec.shape, spec.is_image, total_steps)
-    model.build_all()
+    with precision.policy_scope(config.mixed_precision):
+      model, hparams = zoo.build_model(config, spec.shape, spec.is_image, total_steps)
+      model.build_all()  # Some parts construct their networks when built.
     if hparams["optimizer"] == "rmsprop":  # MaskAAE's authors.
       optimizer = keras.optimizers.RMSprop(config.learning_rate, rho=0.9)
     else:
       optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.adam_beta_1)
-    model.compile(optimizer=optimizer)
+    model.compile(optimizer=precision.wrap_optimizer(optimizer, config.mixed_precision),
+                  mixed_precision=config.mixed_precision)
   return model, hparams
 
 

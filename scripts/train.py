@@ -50,6 +50,10 @@ HELP = {
     "strategy": "tf.distribute strategy: default (one device), mirrored (all GPUs, or "
                 "--cpu_devices logical CPUs) or multi_worker (MultiWorkerMirroredStrategy; "
                 "every worker runs the same command with its own TF_CONFIG).",
+    "mixed_precision": "none (float32), bfloat16 or float16: every network computes in "
+                       "that precision with float32 variables (Keras mixed_* policies); "
+                       "losses, checkpoints and exports stay float32; float16 adds "
+                       "dynamic loss scaling to every optimizer.",
     "cpu_devices": "Split the CPU into this many logical devices (to try --strategy=mirrored "
                    "without GPUs); 0 = leave as is.",
     "likelihood": "Decoder likelihood: bernoulli, gaussian (fixed variance), mse, "

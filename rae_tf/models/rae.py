@@ -13,6 +13,7 @@ import tensorflow as tf
 from rae_tf import latent_transforms
 from rae_tf import players as rae_players
 from rae_tf import posteriors
+from rae_tf import precision
 from rae_tf import sampling
 from rae_tf.regularizers import Forward, Term
 
@@ -56,6 +57,9 @@ class RegularizedAutoEncoder(keras.Model):
   def __init__(self, encoder, decoder, likelihood, prior, terms: Dict[str, Term] = None, *,
                latent_dim: int, gaussian_encoder: bool = False, seed: int = 0,
                latent_transform=None, posterior=None, **kwargs):
+    # The model itself is float32 glue under any --mixed_precision: its networks carry the
+    # mixed policy, and their outputs are cast to float32 where they leave them.
+    kwargs.setdefault("dtype", "float32")
     super().__init__(**kwargs)
     self.encoder = encoder
     self.decoder = decoder
@@ -83,16 +87,23 @@ class RegularizedAutoEncoder(keras.Model):
   # ---- parts -------------------------------------------------------------------------
   def encode_distribution(self, x, training=False):
     """(mean, log_var or None) of q(z|x) (of its base Gaussian for an IAF posterior)."""
-    return self.posterior.parameters(self.encoder(x, training=training))
+    return self.posterior.parameters(self._encoder_output(x, training))
 
   def encode(self, x, training=False):
     """The latent code of x: the posterior's code (the mean for a Gaussian encoder; for
     IAF the mean pushed through the flow), transformed."""
-    return self.latent_transform(self.posterior.code(self.encoder(x, training=training)))
+    return self.latent_transform(self.posterior.code(self._encoder_output(x, training)))
 
   def decode(self, z, training=False):
     """The decoded mean (images in [0, 1])."""
-    return self.likelihood.mean(self.decoder(z, training=training))
+    return self.likelihood.mean(self.decoder_logits(z, training=training))
+
+  def _encoder_output(self, x, training):
+    return precision.to_float32(self.encoder(x, training=training))
+
+  def decoder_logits(self, z, training=False):
+    """The decoder's logits, float32 under any --mixed_precision."""
+    return precision.to_float32(self.decoder(z, training=training))
 
   def reconstruct(self, x, training=False):
     return self.decode(self.encode(x, training=training), training=training)
@@ -155,14 +166,17 @@ class RegularizedAutoEncoder(keras.Model):
       term.build_networks(self.latent_dim)
     self.built = True
 
-  def compile(self, optimizer, **kwargs):
+  def compile(self, optimizer, mixed_precision: str = "none", **kwargs):
     """Compiles, assembles the players and builds *every* optimizer now.
 
     Call inside the strategy scope: slots cannot be created lazily inside a distributed
     step, and Keras pre-builds only `self.optimizer` (the auto-encoder's).
 
     Args:
-      optimizer: the auto-encoder player's optimizer.
+      optimizer: the auto-encoder player's optimizer (wrapped by the caller for
+        `mixed_precision`).
+      mixed_precision: --mixed_precision: every other player's optimizer is wrapped for it
+        (`rae_tf.precision.wrap_optimizer`: loss scaling for float16).
     """
     if not self.built:
       self.build_all()
@@ -172,7 +186,9 @@ class RegularizedAutoEncoder(keras.Model):
     self.players = [rae_players.Player("autoencoder", lambda: self.autoencoder_variables,
                                        self._autoencoder_loss, self.optimizer, rate)]
     for term in self.terms:
-      self.players += term.players(self)
+      for player in term.players(self):
+        player.optimizer = precision.wrap_optimizer(player.optimizer, mixed_precision)
+        self.players.append(player)
     names = [p.name for p in self.players]
     if len(set(names)) != len(names) or set(names[1:]) & set(self.trackers):
       raise ValueError(f"player names must be unique and differ from term names: {names}")
@@ -189,14 +205,14 @@ class RegularizedAutoEncoder(keras.Model):
   def forward(self, x, seed, training=True):
     """The auto-encoder pass of one step (codes, reconstruction logits, prior draws)."""
     batch = tf.shape(x)[0]
-    h = self.encoder(x, training=training)
+    h = self._encoder_output(x, training)
     eps = None
     if self.posterior.stochastic:
       eps = sampling.normal(batch, [self.latent_dim], seed + [_SALT_ENCODER_NOISE, 0])
     draw = self.posterior.draw(h, eps)
     z_mean, z_log_var, z_raw = draw.mean, draw.log_var, draw.z
     z = self.latent_transform(z_raw)
-    logits = self.decoder(z, training=training)
+    logits = self.decoder_logits(z, training=training)
     prior_z = self.sample_prior(batch, seed + [_SALT_PRIOR, 0])
     return Forward(x=x, z=z, z_mean=z_mean, z_log_var=z_log_var, logits=logits,
                    prior_z=prior_z, seed=seed, model=self, z_raw=z_raw, log_q=draw.log_q)
