@@ -1,0 +1,286 @@
+r"""--mixed_precision on this machine: training speed, and whether bfloat16 keeps quality.
+
+  python benchmarks/mixed_precision.py                       # speed, then quality
+  python benchmarks/mixed_precision.py --parts=speed --steps=20
+  python benchmarks/mixed_precision.py --parts=quality --quality_epochs=4
+
+speed    images/s of rae_l2 training steps at dcgan width 32 and 128 (--widths), batch
+         100, 28x28 mnist10k, for every --modes value (none = float32, bfloat16, float16),
+         through the same `model.fit` path as scripts/train.py and benchmarks/throughput.py:
+         each (mode, width) in its own process, --warmup untimed steps (tracing) then
+         --steps timed ones. A mode that fails is reported as failed, not dropped.
+quality  rae_l2 (dcgan width 32, m = 16, batch 100) on mnist10k for --quality_epochs epochs
+         with each of --quality_seeds, in float32 and in each of --quality_modes; every run
+         is evaluated on the 997 test images: the test reconstruction MSE (per pixel, the
+         model's own loss, computed in float32) and domain FIDs (generation with N(0, I),
+         reconstruction; a small MNIST classifier's features, as benchmarks/README.md),
+         through rae_tf.experiments.train_and_evaluate. The verdict compares the
+         low-precision runs with float32's seed-to-seed spread.
+
+Writes --out.json (both parts; a part that is not run keeps its earlier rows) and --out.md
+with the command and the date. Runs live under --work_root and are reused when run again.
+Time the speed part on a quiet machine: it measures whatever else the CPU is doing.
+"""
+import dataclasses
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+
+from rae_tf import cli  # pylint: disable=g-import-not-at-top
+from rae_tf.config import MIXED_PRECISION
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+flags.DEFINE_list("parts", ["speed", "quality"], "What to run: speed, quality.")
+flags.DEFINE_list("modes", list(MIXED_PRECISION), "Precisions to time.")
+flags.DEFINE_list("widths", ["32", "128"], "dcgan widths to time.")
+flags.DEFINE_integer("batch_size", 100, "Batch size.")
+flags.DEFINE_integer("steps", 20, "Timed training steps per (mode, width).")
+flags.DEFINE_integer("warmup", 5, "Untimed steps first (tracing, allocation).")
+flags.DEFINE_integer("quality_epochs", 4, "Epochs of each quality run.")
+flags.DEFINE_list("quality_seeds", ["0", "1"], "Seeds of the quality runs.")
+flags.DEFINE_list("quality_modes", ["bfloat16"], "Precisions compared with float32.")
+flags.DEFINE_string("work_root", "runs/mixed_precision", "Workdirs of the quality runs.")
+flags.DEFINE_string("out", os.path.join(HERE, "mixed_precision"),
+                    "Report path without extension (OUT.md, OUT.json).")
+flags.DEFINE_string("_child", "", "Internal: time one (mode:width).")
+FLAGS = flags.FLAGS
+
+MODEL = "rae_l2"
+LATENT_DIM = 16
+
+
+def measure(mode: str, width: int) -> dict:
+  """Times FLAGS.steps fit steps after FLAGS.warmup (benchmarks/throughput.py's method)."""
+  import keras  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from rae_tf import data as rae_data  # pylint: disable=g-import-not-at-top
+  from rae_tf import runs  # pylint: disable=g-import-not-at-top
+  from rae_tf.config import TrainConfig  # pylint: disable=g-import-not-at-top
+
+  config = TrainConfig.make(model=MODEL, dataset="mnist10k", arch="dcgan", width=width,
+                            latent_dim=LATENT_DIM, batch_size=FLAGS.batch_size,
+                            mixed_precision=mode, workdir="unused", export_dir="")
+  source = rae_data.get_data_source(runs.data_config(config))
+  model, _ = runs.build_compiled_model(config, source.spec, tf.distribute.get_strategy())
+  ds = source.training_stream(config.batch_size, seed=0)
+
+  class Timer(keras.callbacks.Callback):
+    losses = []
+
+    def on_train_batch_end(self, batch, logs=None):
+      self.losses.append(float(logs["loss"]))
+      if batch + 1 == FLAGS.warmup:
+        self.start = time.perf_counter()
+
+    def on_train_end(self, logs=None):
+      self.end = time.perf_counter()
+
+  timer = Timer()
+  model.fit(ds, epochs=1, steps_per_epoch=FLAGS.warmup + FLAGS.steps, callbacks=[timer],
+            verbose=0)
+  seconds = timer.end - timer.start
+  return {"mode": mode, "width": width, "batch": FLAGS.batch_size, "steps": FLAGS.steps,
+          "warmup": FLAGS.warmup, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+          "img_per_s": FLAGS.steps * FLAGS.batch_size / seconds,
+          "ms_per_step": 1000.0 * seconds / FLAGS.steps,
+          "first_loss": timer.losses[0], "last_loss": timer.losses[-1]}
+
+
+def run_speed() -> list:
+  rows = []
+  for width in FLAGS.widths:
+    for mode in FLAGS.modes:
+      args = [sys.executable, os.path.abspath(__file__), f"--_child={mode}:{width}",
+              f"--batch_size={FLAGS.batch_size}", f"--steps={FLAGS.steps}",
+              f"--warmup={FLAGS.warmup}"]
+      proc = subprocess.run(args, capture_output=True, text=True)
+      result = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+      if proc.returncode or not result:
+        error = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        rows.append({"mode": mode, "width": int(width), "failed": error})
+        print(f"[mixed_precision] {mode:8s} width {width:>3s}: failed: {error}", flush=True)
+        continue
+      row = json.loads(result[0][len("RESULT "):])
+      rows.append(row)
+      print(f"[mixed_precision] {mode:8s} width {width:>3s}: {row['img_per_s']:7.1f} img/s "
+            f"({row['ms_per_step']:.0f} ms/step)", flush=True)
+  return rows
+
+
+def _speedups(rows: list):
+  base = {r["width"]: r["img_per_s"] for r in rows if r["mode"] == "none" and "img_per_s" in r}
+  for r in rows:
+    if "img_per_s" in r and r["width"] in base:
+      r["speedup_vs_float32"] = r["img_per_s"] / base[r["width"]]
+
+
+def _test_mse(workdir: str) -> float:
+  """Mean per-pixel squared error of the run's reconstructions of the test split (float32)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from rae_tf import runs  # pylint: disable=g-import-not-at-top
+  model, _, _, source = runs.load_run(workdir)
+  x = np.asarray(source.arrays("test")[0], np.float32)
+  rec = runs.batched(runs.KerasGenerator(model).reconstruct, x, 500)
+  return float(np.mean(np.square(rec.astype(np.float64) - x)))
+
+
+def run_quality() -> list:
+  from rae_tf import experiments  # pylint: disable=g-import-not-at-top
+  from rae_tf.config import TrainConfig  # pylint: disable=g-import-not-at-top
+  root = os.path.abspath(FLAGS.work_root)
+  request = experiments.EvalRequest(features="domain",
+                                    cache_dir=os.path.join(root, "feature_cache"))
+  rows = []
+  for mode in ["none"] + [m for m in FLAGS.quality_modes if m != "none"]:
+    for seed in (int(s) for s in FLAGS.quality_seeds):
+      config = TrainConfig.make(
+          model=MODEL, dataset="mnist10k", arch="dcgan", width=32, latent_dim=LATENT_DIM,
+          batch_size=100, epochs=FLAGS.quality_epochs, seed=seed, mixed_precision=mode,
+          workdir=os.path.join(root, f"{MODEL}_{mode}_seed{seed}"), export_dir="")
+      print(f"[mixed_precision] quality: {mode} seed {seed} ({FLAGS.quality_epochs} epochs)",
+            flush=True)
+      outcome = experiments.train_and_evaluate(config, request, verbose=0)
+      m = outcome.metrics["trained"]
+      row = {"mode": mode, "seed": seed, "epochs": outcome.epochs,
+             "train_minutes": outcome.train_seconds / 60, "test_mse": _test_mse(config.workdir),
+             "fid_generation": m["fid_generation"],
+             "fid_reconstruction": m["fid_reconstruction"],
+             "num_samples": m["num_samples"], "fid_label": m["fid_label"],
+             "classifier_accuracy": m.get("domain_classifier_test_accuracy")}
+      rows.append(row)
+      print(f"[mixed_precision]   test MSE {row['test_mse']:.5f}, FID generation "
+            f"{row['fid_generation']:.2f}, reconstruction {row['fid_reconstruction']:.2f}",
+            flush=True)
+  return rows
+
+
+def quality_verdict(rows: list) -> str:
+  """Whether each low-precision run lies within float32's seed-to-seed range (+- its
+  spread), metric by metric."""
+  ref = [r for r in rows if r["mode"] == "none"]
+  if len(ref) < 2:
+    return "needs two float32 seeds"
+  lines = []
+  for key in ("test_mse", "fid_generation", "fid_reconstruction"):
+    lo, hi = min(r[key] for r in ref), max(r[key] for r in ref)
+    spread = hi - lo
+    for mode in sorted({r["mode"] for r in rows} - {"none"}):
+      vals = [r[key] for r in rows if r["mode"] == mode]
+      inside = all(lo - spread <= v <= hi + spread for v in vals)
+      lines.append(f"{key}: {mode} {', '.join(f'{v:.4g}' for v in vals)} vs float32 "
+                   f"{lo:.4g}-{hi:.4g} (spread {spread:.3g}): "
+                   f"{'within' if inside else 'OUTSIDE'} float32's seed noise")
+  return "\n".join(f"- {l}" for l in lines)
+
+
+def _markdown(report: dict) -> str:
+  from rae_tf import experiments  # pylint: disable=g-import-not-at-top
+  out = ["# Mixed precision (`--mixed_precision`)", "",
+         f"Date: {report['date']}  ", f"Command: `{report['command']}`  ",
+         f"Machine: {report['machine']}", ""]
+  speed = report.get("speed")
+  if speed:
+    out += ["## Training speed", "",
+            f"rae_l2, dcgan, 28x28 mnist10k, batch {speed['rows'][0].get('batch', 100)}, "
+            "`model.fit` as scripts/train.py; the row's timed steps after its warm-up "
+            "steps, one process per row.", ""]
+    rows = []
+    for r in speed["rows"]:
+      if "failed" in r:
+        rows.append([r["mode"], r["width"], "failed", "", "", "", r["failed"][:80]])
+      else:
+        rows.append([r["mode"], r["width"], experiments.fmt(r["img_per_s"], 1),
+                     experiments.fmt(r["ms_per_step"], 0),
+                     experiments.fmt(r.get("speedup_vs_float32"), 2),
+                     f"{r['steps']} after {r['warmup']}",
+                     f"{r['first_loss']:.4f} -> {r['last_loss']:.4f}"])
+    out += [experiments.markdown_table(
+        ["precision", "width", "img/s", "ms/step", "vs float32", "timed steps",
+         "loss (first -> last step)"],
+        rows, right=[False, True, True, True, True, True, False]), ""]
+  quality = report.get("quality")
+  if quality:
+    out += ["## Quality after a short run", "",
+            f"rae_l2, dcgan width 32, m = 16, batch 100, {quality['epochs']} epochs of "
+            f"mnist10k; test MSE per pixel and {quality['rows'][0]['fid_label']}s on the "
+            f"{quality['rows'][0]['num_samples']} test images (measured {quality['date']}).",
+            ""]
+    rows = [[r["mode"], r["seed"], f"{r['test_mse']:.5f}",
+             experiments.fmt(r["fid_generation"]), experiments.fmt(r["fid_reconstruction"]),
+             experiments.fmt(r["train_minutes"], 1)] for r in quality["rows"]]
+    out += [experiments.markdown_table(
+        ["precision", "seed", "test MSE", "generation FID", "reconstruction FID",
+         "train min"], rows, right=[False, True, True, True, True, True]), "",
+            "Verdict (a run counts as within the noise when it lies inside float32's "
+            "seed range widened by that range on each side):", "", quality["verdict"], ""]
+  return "\n".join(out)
+
+
+def main(argv):
+  if FLAGS._child:  # pylint: disable=protected-access
+    mode, width = FLAGS._child.split(":")  # pylint: disable=protected-access
+    print("RESULT " + json.dumps(measure(mode, int(width))), flush=True)
+    return
+
+  def bench():
+    from rae_tf import experiments  # pylint: disable=g-import-not-at-top
+    from rae_tf import outputs  # pylint: disable=g-import-not-at-top
+    from rae_tf.errors import ConfigError  # pylint: disable=g-import-not-at-top
+    for mode in FLAGS.modes + FLAGS.quality_modes:
+      if mode not in MIXED_PRECISION:
+        raise ConfigError(f"unknown precision {mode!r} in --modes/--quality_modes; choose "
+                          "from " + ", ".join(MIXED_PRECISION))
+    unknown = set(FLAGS.parts) - {"speed", "quality"}
+    if unknown:
+      raise ConfigError(f"--parts: unknown {sorted(unknown)}; choose speed, quality")
+    try:
+      with open(FLAGS.out + ".json") as f:
+        report = json.load(f)
+    except (OSError, ValueError):
+      report = {}
+    report.update(benchmark="mixed_precision", date=experiments.now(),
+                  command=" ".join(shlex.quote(a) for a in ["python"] + sys.argv),
+                  machine=f"{os.cpu_count()} CPUs, {_cpu_name()}")
+    if "speed" in FLAGS.parts:
+      # Rows of (mode, width) pairs not timed now are kept (time widths separately).
+      new = run_speed()
+      done = {(r["mode"], r["width"]) for r in new}
+      old = [r for r in report.get("speed", {}).get("rows", [])
+             if (r["mode"], r["width"]) not in done]
+      rows = sorted(old + new, key=lambda r: (r["width"], MIXED_PRECISION.index(r["mode"])))
+      _speedups(rows)
+      report["speed"] = {"date": experiments.now(), "rows": rows}
+    if "quality" in FLAGS.parts:
+      rows = run_quality()
+      report["quality"] = {"date": experiments.now(), "epochs": FLAGS.quality_epochs,
+                           "rows": rows, "verdict": quality_verdict(rows)}
+    outputs.atomic_write(FLAGS.out + ".json", json.dumps(
+        experiments.json_safe(report), indent=2, sort_keys=True))
+    outputs.atomic_write(FLAGS.out + ".md", _markdown(report))
+    print(f"[mixed_precision] wrote {FLAGS.out}.md and {FLAGS.out}.json")
+
+  cli.run_or_exit(bench, argv)
+
+
+def _cpu_name() -> str:
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return "unknown CPU"
+
+
+if __name__ == "__main__":
+  app.run(main)
