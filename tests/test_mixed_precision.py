@@ -141,6 +141,19 @@ def test_export_serves_float32_and_resume_needs_the_same_precision(tmp_path):
   assert int(resumed.model.optimizer.iterations.numpy()) == 16
 
 
+def test_float16_run_resumes_with_its_loss_scale(tmp_path):
+  config = _config(tmp_path, model="wae_gan", mixed_precision="float16", epochs=1)
+  first = training.train(config, verbose=0)
+  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(
+      os.path.join(config.workdir, "checkpoints")))
+  scale_keys = [k for k in reader.get_variable_to_shape_map() if "dynamic_scale" in k]
+  assert len(scale_keys) == len(first.model.players)  # Every loss scale is checkpointed.
+  resumed = training.train(config.replace(epochs=2), verbose=0)
+  assert resumed.epochs_done == 2 and len(resumed.history["loss"]) == 1
+  assert np.all(np.isfinite(resumed.history["loss"]))
+  assert int(resumed.model.optimizer.iterations.numpy()) == 16
+
+
 def test_bad_value_is_one_line():
   with pytest.raises(ConfigError, match=r"--mixed_precision='fp8'; choose one of: none, "
                      r"bfloat16, float16"):
