@@ -247,13 +247,14 @@ def _markdown(report: dict) -> str:
          "reconstruction FID"], rows, right=[False, True, True, True, True, True]), "",
             "Verdict (a run counts as within the noise when it lies inside float32's "
             "seed range widened by that range on each side):", "", quality["verdict"], ""]
-    out += ["Reading (of the 2026-11-27 measurement): at this budget bfloat16 trains to the same loss within ~1% (last "
-            "epoch's training reconstruction) but its inference-mode numbers (test MSE, "
-            "FIDs) are consistently a little worse than both float32 seeds, beyond "
-            "float32's seed-to-seed spread on two seeds. After 270 steps every "
-            "inference-mode metric is dominated by the batch-norm moving statistics still "
-            "catching up (training MSE ~0.016 against test MSE ~0.085), so these runs say "
-            "little about converged quality; two seeds per precision is a small sample.", ""]
+    out += ["Reading (of the 2026-11-27 measurement): at this budget bfloat16 trains to "
+            "the same loss within ~1% (last epoch's training reconstruction) but its "
+            "inference-mode numbers (test MSE, FIDs) are consistently a little worse than "
+            "both float32 seeds, beyond float32's seed-to-seed spread on two seeds. After "
+            "270 steps every inference-mode metric is dominated by the batch-norm moving "
+            "statistics still catching up (training MSE ~0.016 against test MSE ~0.085), so "
+            "these runs say little about converged quality; two seeds per precision is a "
+            "small sample.", ""]
   return "\n".join(out)
 
 
