@@ -7,8 +7,9 @@ import sys
 import tempfile
 import time
 import warnings
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
+import keras
 import tensorflow as tf
 
 from rae_tf import callbacks as rae_callbacks
@@ -144,7 +145,8 @@ def _say(msg: str):
   print(f"[rae_tf] {msg}", flush=True)
 
 
-def train(config: TrainConfig, verbose: Optional[int] = None) -> TrainResult:
+def train(config: TrainConfig, verbose: Optional[int] = None,
+          callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainResult:
   """Trains (or resumes) one run and exports it.
 
   Guarantees: the same config (and --seed) on the same machine gives bit-identical
@@ -157,6 +159,8 @@ def train(config: TrainConfig, verbose: Optional[int] = None) -> TrainResult:
     config: the run's configuration.
     verbose: Keras progress output (0 silent, 1 bar, 2 one line per epoch); default: a bar
       on a terminal, one line per epoch otherwise.
+    callbacks: extra Keras callbacks, called after the run's own (divergence guard,
+      TensorBoard, checkpoints) in every epoch, e.g. a timer or a custom logger.
   Returns:
     A TrainResult.
   Raises:
@@ -195,7 +199,7 @@ def train(config: TrainConfig, verbose: Optional[int] = None) -> TrainResult:
   try:
     lock.acquire()
     return _train(config, strategy, source, model, hparams, restore_dir, verbose,
-                  is_chief)
+                  is_chief, callbacks)
   except ConfigError:
     if created and not os.path.exists(os.path.join(config.workdir, "config.json")):
       shutil.rmtree(config.workdir, ignore_errors=True)  # Refused: leave nothing behind.
@@ -236,7 +240,8 @@ def _restore(checkpoint, model, epoch, restore_dir: str, config: TrainConfig):
   return latest
 
 
-def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_chief):
+def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_chief,
+           extra_callbacks=()):
   """The part of train() after validation: restore, write the run, fit, export."""
   spec = source.spec
   replicas = strategy.num_replicas_in_sync
@@ -294,6 +299,7 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
   if plateau:
     cbs.append(plateau)  # Before the checkpoint, which holds its state.
   cbs.append(saver)
+  cbs.extend(extra_callbacks)
 
   history: Dict[str, list] = {}
   if initial_epoch < config.epochs:

@@ -54,6 +54,45 @@ def test_workdir_contents(trained):
     assert tag in tags, (tag, sorted(tags))
 
 
+def test_extra_callbacks_and_per_epoch_summaries_traced_once(tmp_path):
+  """train(callbacks=...) calls a user callback every epoch; the logger's per-epoch
+  pictures (histograms, grids) are one tf.function traced once, written at each epoch's
+  global step."""
+  import keras  # pylint: disable=g-import-not-at-top
+
+  class Recorder(keras.callbacks.Callback):
+    def __init__(self):
+      super().__init__()
+      self.epochs = []
+
+    def on_epoch_end(self, epoch, logs=None):
+      self.epochs.append(epoch)
+
+  recorder = Recorder()
+  config = _config(tmp_path, epochs=3, export_dir="")
+  training.train(config, verbose=0, callbacks=[recorder])
+  assert recorder.epochs == [0, 1, 2]
+  steps = {}
+  for path in glob.glob(os.path.join(config.workdir, "tensorboard", "events.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        steps.setdefault(value.tag, []).append(event.step)
+  assert sorted(steps["latent/all"]) == [4, 8, 12], steps["latent/all"]
+  assert sorted(steps["latent/dim_03"]) == [4, 8, 12]
+  assert sorted(steps["prior_samples"]) == [4, 8, 12]
+
+
+def test_logger_snapshot_is_traced_once(trained, tmp_path):
+  from rae_tf import callbacks as rae_callbacks  # pylint: disable=g-import-not-at-top
+  _, result = trained
+  x = np.random.default_rng(0).random((4, 28, 28, 1)).astype(np.float32)
+  logger = rae_callbacks.TensorBoardLogger(str(tmp_path / "tb"), x, True, num_samples=4)
+  logger.set_model(result.model)
+  for epoch in range(3):
+    logger.on_epoch_end(epoch, {"loss": 1.0})
+  assert logger._snapshot.experimental_get_tracing_count() == 1  # pylint: disable=protected-access
+
+
 def test_export_layout(trained):
   config, result = trained
   assert result.export_path == os.path.join(config.export_dir, "toy", "1")
