@@ -61,39 +61,18 @@ LATENT_DIM = 16
 
 def measure(mode: str, width: int) -> dict:
   """Times FLAGS.steps fit steps after FLAGS.warmup (benchmarks/throughput.py's method)."""
-  import keras  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from rae_tf import data as rae_data  # pylint: disable=g-import-not-at-top
-  from rae_tf import runs  # pylint: disable=g-import-not-at-top
+  import fit_timing  # pylint: disable=g-import-not-at-top
   from rae_tf.config import TrainConfig  # pylint: disable=g-import-not-at-top
 
   config = TrainConfig.make(model=MODEL, dataset="mnist10k", arch="dcgan", width=width,
                             latent_dim=LATENT_DIM, batch_size=FLAGS.batch_size,
                             mixed_precision=mode, workdir="unused", export_dir="")
-  source = rae_data.get_data_source(runs.data_config(config))
-  model, _ = runs.build_compiled_model(config, source.spec, tf.distribute.get_strategy())
-  ds = source.training_stream(config.batch_size, seed=0)
-
-  class Timer(keras.callbacks.Callback):
-    losses = []
-
-    def on_train_batch_end(self, batch, logs=None):
-      self.losses.append(float(logs["loss"]))
-      if batch + 1 == FLAGS.warmup:
-        self.start = time.perf_counter()
-
-    def on_train_end(self, logs=None):
-      self.end = time.perf_counter()
-
-  timer = Timer()
-  model.fit(ds, epochs=1, steps_per_epoch=FLAGS.warmup + FLAGS.steps, callbacks=[timer],
-            verbose=0)
-  seconds = timer.end - timer.start
+  seconds, losses = fit_timing.time_fit_steps(config, FLAGS.steps, FLAGS.warmup)
   return {"mode": mode, "width": width, "batch": FLAGS.batch_size, "steps": FLAGS.steps,
           "warmup": FLAGS.warmup, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
           "img_per_s": FLAGS.steps * FLAGS.batch_size / seconds,
           "ms_per_step": 1000.0 * seconds / FLAGS.steps,
-          "first_loss": timer.losses[0], "last_loss": timer.losses[-1]}
+          "first_loss": losses[0], "last_loss": losses[-1]}
 
 
 def run_speed() -> list:

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -34,31 +33,13 @@ FLAGS = flags.FLAGS
 def measure(model_name: str, width: int) -> dict:
   """Times `FLAGS.steps` fit steps after `FLAGS.warmup`; returns a result row."""
   import resource  # pylint: disable=g-import-not-at-top
-  import keras  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from rae_tf import data as rae_data  # pylint: disable=g-import-not-at-top
-  from rae_tf import training  # pylint: disable=g-import-not-at-top
+  import fit_timing  # pylint: disable=g-import-not-at-top
   from rae_tf.config import TrainConfig  # pylint: disable=g-import-not-at-top
 
   config = TrainConfig.make(model=model_name, dataset="mnist10k", arch=FLAGS.arch, width=width,
-                       latent_dim=FLAGS.latent_dim, batch_size=FLAGS.batch_size,
-                       workdir="unused", export_dir="")
-  source = rae_data.get_data_source(training.data_config(config))
-  model, _ = training.build_compiled_model(config, source.spec, tf.distribute.get_strategy())
-  ds = source.training_stream(config.batch_size, seed=0)
-
-  class Timer(keras.callbacks.Callback):
-    def on_train_batch_end(self, batch, logs=None):
-      if batch + 1 == FLAGS.warmup:
-        self.start = time.perf_counter()
-
-    def on_train_end(self, logs=None):
-      self.end = time.perf_counter()
-
-  timer = Timer()
-  model.fit(ds, epochs=1, steps_per_epoch=FLAGS.warmup + FLAGS.steps, callbacks=[timer],
-            verbose=0)
-  seconds = timer.end - timer.start
+                            latent_dim=FLAGS.latent_dim, batch_size=FLAGS.batch_size,
+                            workdir="unused", export_dir="")
+  seconds, _ = fit_timing.time_fit_steps(config, FLAGS.steps, FLAGS.warmup)
   peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
   return {"model": model_name, "arch": FLAGS.arch, "width": width,
           "batch": FLAGS.batch_size, "img_per_s": FLAGS.steps * FLAGS.batch_size / seconds,
