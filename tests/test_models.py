@@ -120,6 +120,16 @@ def test_every_recipe_round_trips_config_and_outputs(name):
                              rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+def test_maskaae_conv_decoder_has_no_batch_norm():
+  """MaskAAE's decoder must see the mask's scale (see zoo's maskaae entry); others keep BN."""
+  def has_bn(name):
+    config = _tiny(name, dataset="synthetic_image", arch="dcgan", width=4)
+    model, _ = build_model(config, (28, 28, 1), True, total_steps=100)
+    return any(isinstance(l, keras.layers.BatchNormalization) for l in model.decoder.layers)
+  assert not has_bn("maskaae")
+  assert has_bn("aae")
+
+
 def test_stochastic_encoder_noise_depends_on_step_not_call():
   config = _tiny("vae")
   model, _ = build_model(config, (12,), False)

@@ -216,6 +216,25 @@ def test_config_round_trip(arch, spectral_norm):
                                  rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("arch", ["dcgan", "infogan"])
+def test_decoder_batch_norm_switch_round_trips(arch):
+  """batch_norm=False (MaskAAE's decoder) drops every BatchNormalization layer and keeps
+  the layout; config -> model gives the same outputs."""
+  shape = (28, 28, 1)
+  with_bn = networks.build_decoder(arch, 4, shape, width=W)
+  without = networks.build_decoder(arch, 4, shape, width=W, batch_norm=False)
+  is_bn = lambda l: isinstance(l, keras.layers.BatchNormalization)
+  assert any(map(is_bn, with_bn.layers)) and not any(map(is_bn, without.layers))
+  assert ([l.kernel.shape for l in _kernel_layers(without)]
+          == [l.kernel.shape for l in _kernel_layers(with_bn)])
+  _randomize(without)
+  copy = keras.Model.from_config(without.get_config())
+  copy.set_weights(without.get_weights())
+  z = tf.random.stateless_normal([3, 4], seed=[0, 1])
+  np.testing.assert_allclose(copy(z, training=True), without(z, training=True),
+                             rtol=1e-5, atol=1e-5)
+
+
 def test_keras_file_round_trip(tmp_path):
   dec = networks.build_decoder("dcgan", 4, (28, 28, 1), width=W, spectral_norm=True)
   enc = networks.build_encoder("dcgan", (28, 28, 1), 4, width=W)

@@ -40,6 +40,9 @@ class ModelRecipe:
       (model_params.GENERIC) are accepted by every model.
     terms: builds {name: Term} from the resolved hparams and the config.
     spectral_norm: wrap encoder and decoder layers in spectral normalisation.
+    decoder_batch_norm: the conv decoders' batch normalisation. MaskAAE turns it off:
+      batch norm makes the decoder blind to a uniform shrink of its input, so the mask
+      could close every dimension at no reconstruction cost.
     prior: the default prior's name in `rae_tf.priors.PRIORS` (--prior overrides).
     latent_transform: the latent transform's name in
       `rae_tf.latent_transforms.LATENT_TRANSFORMS` (identity, or MaskAAE's mask).
@@ -56,6 +59,7 @@ class ModelRecipe:
   defaults: Dict[str, Any]
   terms: Callable[[Dict[str, Any], TrainConfig], Dict[str, regularizers.Term]]
   spectral_norm: bool = False
+  decoder_batch_norm: bool = True
   prior: str = "standard_normal"
   latent_transform: str = "identity"
   expost: Optional[str] = None
@@ -213,7 +217,10 @@ MODELS.register("maskaae", ModelRecipe(
               "mask_learning_rate": None, "mask_reconstruction_weight": None,
               "mask_poly_start": None, "mask_poly_period": None, "mask_poly_delay": None,
               "mask_psi_max": None},
-    terms=_maskaae, latent_transform="mask"))
+    # No batch norm in the decoder (the authors' MLPs have none): with it, shrinking every
+    # mu_i together costs no reconstruction and the W term closed all 16 dimensions on
+    # Fashion-MNIST (benchmarks/RESULTS.md).
+    terms=_maskaae, latent_transform="mask", decoder_batch_norm=False))
 
 # ---- VAE family (issue 9) ------------------------------------------------------------
 
@@ -365,7 +372,8 @@ def build_model(config: TrainConfig, data_shape: Tuple[int, ...], is_image: bool
                                    depth=config.depth, spectral_norm=recipe.spectral_norm)
   decoder = networks.build_decoder(config.arch, config.latent_dim, data_shape,
                                    width=config.width, depth=config.depth,
-                                   spectral_norm=recipe.spectral_norm)
+                                   spectral_norm=recipe.spectral_norm,
+                                   batch_norm=recipe.decoder_batch_norm)
   if hp["prior"] == "vamp" and recipe.terms is not _monte_carlo_kl:
     # The closed-form KL is to N(0, I): it would ignore the VampPrior.
     raise ConfigError(f"--prior=vamp needs the Monte-Carlo KL of --model=vae_vamp, not "

@@ -23,7 +23,7 @@ from rae_tf.networks.common import check_data_shape, check_dim, check_sizes
 from rae_tf.registry import Registry
 
 # Entries are modules with build_encoder(input_shape, output_dim, *, width, depth,
-# spectral_norm, name) and build_decoder(latent_dim, output_shape, *, ...).
+# spectral_norm, name) and build_decoder(latent_dim, output_shape, *, ..., batch_norm).
 ARCHITECTURES = Registry("architecture", "--arch")
 ARCHITECTURES.register("mlp", mlp)
 ARCHITECTURES.register("dcgan", dcgan)
@@ -58,7 +58,7 @@ def build_encoder(arch: str, input_shape: Sequence[int], output_dim: int, *, wid
 
 
 def build_decoder(arch: str, latent_dim: int, output_shape: Sequence[int], *, width: int,
-                  depth: int = 4, spectral_norm: bool = False,
+                  depth: int = 4, spectral_norm: bool = False, batch_norm: bool = True,
                   name: str = "decoder") -> keras.Model:
   """Builds a decoder z [B, latent_dim] -> logits [B, *output_shape] (no final activation).
 
@@ -69,6 +69,8 @@ def build_decoder(arch: str, latent_dim: int, output_shape: Sequence[int], *, wi
     width: units / base channels.
     depth: hidden layers (mlp only; the conv nets have a fixed depth).
     spectral_norm: wrap every kernel layer in SpectralNormalization.
+    batch_norm: the conv nets' batch normalisation (False: ReLU only, so the decoder is
+      not invariant to the scale of its input; the mlp has none either way).
     name: model name.
 
   Returns:
@@ -81,7 +83,8 @@ def build_decoder(arch: str, latent_dim: int, output_shape: Sequence[int], *, wi
   check_sizes(width, depth)
   latent_dim = check_dim(latent_dim, "the latent size")
   return module.build_decoder(latent_dim, check_data_shape(output_shape), width=width,
-                              depth=depth, spectral_norm=bool(spectral_norm), name=name)
+                              depth=depth, spectral_norm=bool(spectral_norm),
+                              batch_norm=bool(batch_norm), name=name)
 
 
 def build_critic(input_dim: int, *, width: int = 512, depth: int = 4,

@@ -110,16 +110,17 @@ def maybe_sn(layer: keras.layers.Layer, spectral_norm: bool) -> keras.layers.Lay
   return keras.layers.SpectralNormalization(layer) if spectral_norm else layer
 
 
-def bn_relu(h):
+def bn_relu(h, batch_norm: bool = True):
   """BatchNormalization (fused kernel) followed by ReLU.
 
   Args:
     h: a symbolic tensor [B, C] or [B, H, W, C].
+    batch_norm: False = ReLU only (a decoder whose input scale must matter: MaskAAE).
 
   Returns:
     The symbolic output.
   """
-  return keras.layers.ReLU()(BatchNormalization()(h))
+  return keras.layers.ReLU()(BatchNormalization()(h) if batch_norm else h)
 
 
 @keras.saving.register_keras_serializable(package="rae_tf")

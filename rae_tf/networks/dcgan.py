@@ -68,7 +68,7 @@ def build_encoder(input_shape: Sequence[int], output_dim: int, *, width: int, de
 
 def build_decoder(latent_dim: int, output_shape: Sequence[int], *, width: int,
                   depth: int = 4, spectral_norm: bool = False,
-                  name: str = "decoder") -> keras.Model:
+                  batch_norm: bool = True, name: str = "decoder") -> keras.Model:
   """Dense -> 4x4x8w -> stride-2 transposed convolutions -> logits of output_shape.
 
   Args:
@@ -77,6 +77,7 @@ def build_decoder(latent_dim: int, output_shape: Sequence[int], *, width: int,
     width: base channels (the dense layer feeds 8 * width channels at 4x4).
     depth: unused; the ladder is fixed by the image size.
     spectral_norm: wrap every Dense / Conv2DTranspose in SpectralNormalization.
+    batch_norm: batch normalisation before each hidden ReLU (False: ReLU only).
     name: model name.
 
   Returns:
@@ -86,7 +87,7 @@ def build_decoder(latent_dim: int, output_shape: Sequence[int], *, width: int,
   size, _, channels = image_shape("dcgan", output_shape, SIZES)
   inputs = keras.Input((latent_dim,), dtype="float32")
   h = maybe_sn(keras.layers.Dense(4 * 4 * 8 * width), spectral_norm)(inputs)
-  h = bn_relu(keras.layers.Reshape((4, 4, 8 * width))(h))
+  h = bn_relu(keras.layers.Reshape((4, 4, 8 * width))(h), batch_norm)
 
   def up(h, filters, kernel, padding="same", **kwargs):
     return maybe_sn(keras.layers.Conv2DTranspose(filters, kernel, strides=2,
@@ -94,11 +95,12 @@ def build_decoder(latent_dim: int, output_shape: Sequence[int], *, width: int,
 
   if size == 28:
     crop = keras.layers.Cropping2D
-    h = bn_relu(up(h, 4 * width, 3, output_padding=0))  # 4 -> 7
-    h = bn_relu(crop(((1, 0), (1, 0)))(up(h, 2 * width, 3, "valid")))  # 7 -> 15 -> 14
+    h = bn_relu(up(h, 4 * width, 3, output_padding=0), batch_norm)  # 4 -> 7
+    h = bn_relu(crop(((1, 0), (1, 0)))(up(h, 2 * width, 3, "valid")),  # 7 -> 15 -> 14
+                batch_norm)
     h = crop(((1, 0), (1, 0)))(up(h, channels, 3, "valid"))  # 14 -> 29 -> 28
   else:
     for mult in (4, 2, 1)[:{32: 2, 64: 3}[size]]:
-      h = bn_relu(up(h, mult * width, 4))
+      h = bn_relu(up(h, mult * width, 4), batch_norm)
     h = up(h, channels, 4)
   return keras.Model(inputs, h, name=name)

@@ -50,7 +50,7 @@ def build_encoder(input_shape: Sequence[int], output_dim: int, *, width: int, de
 
 def build_decoder(latent_dim: int, output_shape: Sequence[int], *, width: int,
                   depth: int = 4, spectral_norm: bool = False,
-                  name: str = "decoder") -> keras.Model:
+                  batch_norm: bool = True, name: str = "decoder") -> keras.Model:
   """Two dense layers -> (s/4, s/4, 2w) -> two stride-2 transposed convs -> Conv (logits).
 
   Args:
@@ -59,6 +59,7 @@ def build_decoder(latent_dim: int, output_shape: Sequence[int], *, width: int,
     width: base channels.
     depth: unused; the layout is fixed.
     spectral_norm: wrap every Dense / Conv in SpectralNormalization.
+    batch_norm: batch normalisation before each hidden ReLU (False: ReLU only).
     name: model name.
 
   Returns:
@@ -68,12 +69,13 @@ def build_decoder(latent_dim: int, output_shape: Sequence[int], *, width: int,
   size, _, channels = _check(output_shape)
   quarter = size // 4
   inputs = keras.Input((latent_dim,), dtype="float32")
-  h = bn_relu(maybe_sn(keras.layers.Dense(16 * width), spectral_norm)(inputs))
-  h = bn_relu(maybe_sn(keras.layers.Dense(2 * width * quarter * quarter), spectral_norm)(h))
+  h = bn_relu(maybe_sn(keras.layers.Dense(16 * width), spectral_norm)(inputs), batch_norm)
+  h = bn_relu(maybe_sn(keras.layers.Dense(2 * width * quarter * quarter), spectral_norm)(h),
+              batch_norm)
   h = keras.layers.Reshape((quarter, quarter, 2 * width))(h)
   for filters in (2 * width, width):
     h = maybe_sn(keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same"),
                  spectral_norm)(h)
-    h = bn_relu(h)
+    h = bn_relu(h, batch_norm)
   h = maybe_sn(Conv2D(channels, 3, padding="same"), spectral_norm)(h)
   return keras.Model(inputs, h, name=name)

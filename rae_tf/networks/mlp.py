@@ -45,7 +45,8 @@ def build_encoder(input_shape: Sequence[int], output_dim: int, *, width: int, de
 
 
 def build_decoder(latent_dim: int, output_shape: Sequence[int], *, width: int, depth: int,
-                  spectral_norm: bool = False, name: str = "decoder") -> keras.Model:
+                  spectral_norm: bool = False, batch_norm: bool = True,
+                  name: str = "decoder") -> keras.Model:
   """z [B, latent_dim] -> depth x Dense(width, relu) -> Dense(prod) -> Reshape (logits).
 
   Args:
@@ -54,11 +55,13 @@ def build_decoder(latent_dim: int, output_shape: Sequence[int], *, width: int, d
     width: hidden units per layer.
     depth: number of hidden layers.
     spectral_norm: wrap every Dense in SpectralNormalization.
+    batch_norm: unused; the MLP has no normalisation layers.
     name: model name.
 
   Returns:
     A functional keras.Model with linear outputs [B, *output_shape].
   """
+  del batch_norm
   inputs = keras.Input((latent_dim,), dtype="float32")
   h = inputs
   for _ in range(depth):
