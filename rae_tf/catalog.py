@@ -23,7 +23,7 @@ DATASETS = ("celeb_a", "cifar10", "fashion_mnist", "mnist", "mnist10k", "synthet
             "synthetic_image")
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_learned", "mse")
 MMD_KERNELS = ("imq", "rbf")
-PRIORS = ("flow", "learned", "standard_normal", "vamp")
+PRIORS = ("density_ratio", "flow", "learned", "standard_normal", "vamp")
 
 NPZ_PREFIX = "npz:"  # --dataset=npz:PATH (rae_tf.data.NPZ_PREFIX).
 

@@ -170,13 +170,16 @@ class ImplicitOptimalPriorKL(DensityRatioTerm):
   E_pd E_q(z|x)[grad_phi log q_phi(z)] = 0 (Takahashi et al. 2019, Sec. 3). Authors'
   code: T is 3 x 500 tanh (with dropout, left out here so per-step noise stays
   stateless), Adam 1e-3, 10 discriminator epochs per VAE epoch (here `critic_steps`
-  updates per step).
+  updates per step). The model's `priors.DensityRatioPrior` samples q(z) through T.
 
   Args:
     critic: T's network [batch, m] -> [batch, 1].
     coefficient: beta (1 = the ELBO).
     critic_steps, learning_rate, adam_beta_1, adam_beta_2: T's player.
   """
+
+  # Its critic is the log density ratio a DensityRatioPrior samples through.
+  estimates_prior_ratio = True
 
   def compute(self, fwd):
     if fwd.z_log_var is None:
@@ -186,8 +189,8 @@ class ImplicitOptimalPriorKL(DensityRatioTerm):
 
   def players(self, model):
     if not isinstance(model.prior, priors.StandardNormalPrior):
-      raise ConfigError("vae_iop's density ratio is log q(z) / N(z; 0, I): it needs the "
-                        "standard normal prior (--prior=standard_normal)")
+      raise ConfigError("vae_iop's density ratio is log q(z) / N(z; 0, I): it needs "
+                        "--prior=density_ratio (or standard_normal)")
     return super().players(model)
 
   def _critic_samples(self, state, i):

@@ -131,6 +131,9 @@ PARAMS: Dict[str, Param] = _params(
           positive=True),
     Param("num_pseudo_inputs", int, "vae_vamp: K, learned pseudo-inputs of the VampPrior "
           "(authors: 500).", positive=True),
+    Param("prior_candidates", int, "vae_iop: N(0, I) candidates per generated sample, one "
+          "kept with probability softmax(T) (sampling-importance-resampling from q(z); "
+          "default 64).", positive=True),
     Param("info_alpha", float, "info_vae: alpha; the KL weight is 1 - alpha and the MMD "
           "weight alpha + lambda - 1 (default 0, the InfoVAE paper's MNIST setting)."),
     Param("info_lambda", float, "info_vae: lambda, with alpha the MMD weight alpha + lambda "

@@ -51,6 +51,64 @@ class StandardNormalPrior(keras.layers.Layer):
     return {**super().get_config(), "latent_dim": self.latent_dim}
 
 
+@PRIORS.register("density_ratio")
+@keras.saving.register_keras_serializable(package="rae_tf")
+class DensityRatioPrior(StandardNormalPrior):
+  """VAE-IOP's prior, the aggregate posterior q(z) = N(z; 0, I) exp T(z), T the model's
+  density-ratio critic (log q(z) / N(z; 0, I), `rae_tf.critic_terms.ImplicitOptimalPriorKL`).
+
+  Training draws are N(0, I): they are the critic's reference samples. Serving draws
+  q(z) by sampling-importance-resampling: per seed, `num_candidates` N(0, I) candidates
+  and one kept with probability softmax(T) over them (Gumbel-max with the seed's own
+  uniforms), so the same seed always gives the same code, whatever else is in the request,
+  with core TF ops only. As K grows the draw tends to q(z). The authors' code never samples;
+  this is our choice.
+
+  The critic stays the term's (its player, checkpoint and config): `attach_model`, called
+  by RegularizedAutoEncoder, keeps an untracked reference to the term.
+
+  Args:
+    latent_dim: m.
+    num_candidates: K, N(0, I) candidates per sample.
+  """
+
+  def __init__(self, latent_dim: int, num_candidates: int = 64, **kwargs):
+    super().__init__(latent_dim, **kwargs)
+    if int(num_candidates) < 1:
+      raise ConfigError(f"--prior_candidates={num_candidates} must be >= 1")
+    self.num_candidates = int(num_candidates)
+    object.__setattr__(self, "_ratio_term", None)  # Untracked: see attach_model.
+
+  def attach_model(self, model):
+    """Finds the model's density-ratio term (ConfigError when it has none)."""
+    terms = [t for t in model.terms if getattr(t, "estimates_prior_ratio", False)]
+    if not terms:
+      raise ConfigError("--prior=density_ratio samples through vae_iop's density-ratio "
+                        "critic: use --model=vae_iop (or another --prior)")
+    # object.__setattr__: tracking the term here would count its critic twice.
+    object.__setattr__(self, "_ratio_term", terms[0])
+
+  def sample_from_seeds(self, seeds):
+    if self._ratio_term is None:
+      raise ConfigError("DensityRatioPrior is not attached to a model with a "
+                        "density-ratio term")
+    seeds = tf.cast(seeds, tf.int64)
+    k, m = self.num_candidates, self.latent_dim
+
+    def draw(s):
+      z = tf.random.stateless_normal([k, m], seed=tf.stack([s, tf.zeros_like(s)]))
+      u = tf.random.stateless_uniform([k], seed=tf.stack([s, tf.ones_like(s)]),
+                                      minval=1e-7, maxval=1.0)
+      return z, -tf.math.log(-tf.math.log(u))
+
+    candidates, gumbel = tf.map_fn(draw, seeds, fn_output_signature=(tf.float32, tf.float32))
+    logits = tf.reshape(self._ratio_term.log_ratio(tf.reshape(candidates, [-1, m])), [-1, k])
+    return tf.gather(candidates, tf.argmax(logits + gumbel, axis=1), batch_dims=1)
+
+  def get_config(self):
+    return {**super().get_config(), "num_candidates": self.num_candidates}
+
+
 @keras.saving.register_keras_serializable(package="rae_tf")
 class GaussianMixturePrior(keras.layers.Layer):
   """A fixed Gaussian mixture over the latent space, fitted ex post (RAE + GMM).

@@ -237,7 +237,8 @@ def sampler_name(prior: str, recipe_prior: str, gmm_components: int) -> str:
   if prior == "trained":
     base, masked = recipe_prior.split("+mask")[0], recipe_prior.endswith("+mask")
     label = {"learned": "learned G(eps)", "flow": "RealNVP flow", "vamp": "VampPrior",
-             "standard_normal": "N(0, I)"}.get(base, base)
+             "standard_normal": "N(0, I)",
+             "density_ratio": "N(0, I) resampled by T"}.get(base, base)
     return f"masked {label}" if masked else label
   return {"gmm": f"ex-post GMM-{gmm_components}", "vae": "ex-post second-stage VAE",
           "flow": "ex-post RealNVP flow"}.get(prior, f"ex-post {prior}")

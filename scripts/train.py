@@ -62,7 +62,9 @@ HELP = {
     "critic_width": "Units per layer of the latent critic (wae_gan, aae, flexae, maskaae).",
     "critic_depth": "Hidden layers of the latent critic.",
     "prior": "Latent prior: standard_normal, learned (FlexAE: z = G(eps), trained by its own "
-             "player) or flow (RealNVP, explicit density). Default: the model's.",
+             "player), flow (RealNVP, explicit density), vamp (vae_vamp's pseudo-inputs) or "
+             "density_ratio (vae_iop: N(0, I) resampled by its critic). Default: the "
+             "model's.",
     "prior_width": "Units per layer of the learned prior's generator G (FlexAE authors: "
                    "1024) or of each flow coupling network.",
     "prior_depth": "Hidden layers of the generator G (authors: 4) or of each coupling net.",

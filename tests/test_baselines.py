@@ -121,6 +121,38 @@ def test_iop_kl_is_gaussian_kl_minus_log_ratio():
     term.compute(_forward(mean))
 
 
+class _Owner:
+  """Stands in for a model: DensityRatioPrior.attach_model reads only `terms`."""
+
+  def __init__(self, terms):
+    self.terms = terms
+
+
+def test_density_ratio_prior_resamples_by_the_critic_per_seed():
+  """VAE-IOP's sampler keeps, per seed, one of K N(0, I) candidates with probability
+  softmax(T): a critic T(z) = 8 z_1 turns N(0, I) into draws with z_1 > 0; the same seed
+  gives the same code in any batch."""
+  from rae_tf import priors  # pylint: disable=g-import-not-at-top
+  critic = critic_terms.build_ratio_critic(2, width=4, depth=0, name="ratio")
+  critic.set_weights([np.array([[8.0], [0.0]], np.float32), np.zeros([1], np.float32)])
+  term = critic_terms.ImplicitOptimalPriorKL(critic, 1.0)
+  prior = priors.DensityRatioPrior(2, num_candidates=32)
+  with pytest.raises(ConfigError, match="not attached"):
+    prior.sample_from_seeds(tf.constant([1], tf.int64))
+  with pytest.raises(ConfigError, match="--model=vae_iop"):
+    prior.attach_model(_Owner([regularizers.KLDivergence(1.0)]))
+  prior.attach_model(_Owner([term]))
+  seeds = tf.range(400, dtype=tf.int64)
+  z = prior.sample_from_seeds(seeds).numpy()
+  assert np.mean(z[:, 0] > 0) > 0.97 and abs(np.mean(z[:, 1])) < 0.15  # z_2 untouched.
+  reference = prior.sample(400, tf.constant([0, 0], tf.int64)).numpy()  # Training: N(0, I).
+  assert 0.4 < np.mean(reference[:, 0] > 0) < 0.6
+  np.testing.assert_array_equal(prior.sample_from_seeds(tf.constant([7, 3], tf.int64)),
+                                z[[7, 3]])
+  clone = priors.DensityRatioPrior.from_config(prior.get_config())
+  assert clone.get_config() == prior.get_config() and clone.num_candidates == 32
+
+
 # ---- InjFlow's decoder-Jacobian term ---------------------------------------------------
 def _linear_decoder(m=3, d=5, seed=0):
   w = np.random.default_rng(seed).normal(size=(m, d)).astype(np.float32)
@@ -205,7 +237,10 @@ def test_new_models_are_registered_and_in_the_catalog():
     recipe, gmm = zoo.MODELS.get(base), zoo.MODELS.get(f"{base}_gmm")
     assert gmm.expost == "gmm" and recipe.expost is None
     assert gmm.terms is recipe.terms and gmm.defaults == recipe.defaults  # Reused parts.
-  assert zoo.MODELS.get("vae_iop").expost == "gmm"  # Its prior q(z) is reached by the codes.
+  iop = zoo.MODELS.get("vae_iop")
+  assert iop.expost == "gmm" and iop.prior == "density_ratio"  # q(z) through T, and a GMM.
+  with pytest.raises(ConfigError, match="--model=vae_iop"):
+    zoo.build_model(_tiny("ae", prior="density_ratio"), (12,), False)
 
 
 @pytest.mark.parametrize("name,players,steps", [

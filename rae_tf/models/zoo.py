@@ -423,11 +423,12 @@ def build_prior(name: str, config: TrainConfig, data_shape: Tuple[int, ...] = ()
   """The prior named `name` (`rae_tf.priors.PRIORS`), sized from the config.
 
   Args:
-    name: standard_normal, learned (FlexAE: G(eps)), flow (RealNVP) or vamp (VampPrior).
+    name: standard_normal, learned (FlexAE: G(eps)), flow (RealNVP), vamp (VampPrior) or
+      density_ratio (VAE-IOP's q(z) through its critic).
     config: uses latent_dim and the --prior_* flags.
     data_shape: one example's shape (the VampPrior's pseudo-inputs).
     is_image: images (the VampPrior clips its pseudo-inputs to [0, 1]).
-    hp: resolved weights (VampPrior: num_pseudo_inputs).
+    hp: resolved weights (VampPrior: num_pseudo_inputs; density_ratio: prior_candidates).
   """
   prior_cls = priors.PRIORS.get(name)
   if prior_cls is priors.VampPrior:
@@ -440,6 +441,9 @@ def build_prior(name: str, config: TrainConfig, data_shape: Tuple[int, ...] = ()
                                                width=config.prior_width,
                                                depth=config.prior_depth)
     return prior_cls(config.latent_dim, generator, noise_dim, base=config.prior_noise,
+                     name="prior")
+  if prior_cls is priors.DensityRatioPrior:
+    return prior_cls(config.latent_dim, num_candidates=(hp or {}).get("prior_candidates", 64),
                      name="prior")
   if prior_cls is priors.FlowPrior:
     return prior_cls(config.latent_dim, num_couplings=config.flow_couplings,
@@ -488,10 +492,10 @@ MODELS.register("vae_iop", ModelRecipe(
     "critic T(z) = log q(z) / N(z; 0, I) (own Adam); then a GMM fitted to the codes",
     gaussian_encoder=True, likelihood="bernoulli",
     defaults={"beta": 1.0, "critic_steps": 10, "critic_learning_rate": 1e-3,
-              "adversary_beta_1": 0.9, "adversary_beta_2": 0.999},
-    # Its prior is q(z), which only data reach: the export decodes N(0, I) draws (the
-    # authors' code never samples) and <run name>_gmm samples a GMM fitted to the codes.
-    terms=_vae_iop, expost="gmm"))
+              "adversary_beta_1": 0.9, "adversary_beta_2": 0.999, "prior_candidates": 64},
+    # Its prior is q(z) = N(0, I) exp T: the export resamples N(0, I) candidates by T (the
+    # authors' code never samples); <run name>_gmm samples a GMM fitted to the codes.
+    terms=_vae_iop, prior="density_ratio", expost="gmm"))
 MODELS.register("injflow", ModelRecipe(
     "InjFlow: pixel MSE + beta * ||z||^2 + w * m/2 log ||J_dec(z)||_F^2 (random "
     "Jacobian-vector products), the relaxed injective-flow bound",
