@@ -31,7 +31,7 @@ def main():
   args = parser.parse_args()
 
   import torch  # pylint: disable=g-import-not-at-top
-  import pythae  # pylint: disable=g-import-not-at-top
+  from importlib import metadata  # pylint: disable=g-import-not-at-top
   from pythae.data.datasets import DatasetOutput  # pylint: disable=g-import-not-at-top
   from pythae.models import RAE_L2, RAE_L2_Config  # pylint: disable=g-import-not-at-top
   from pythae.models.nn.benchmarks import mnist  # pylint: disable=g-import-not-at-top
@@ -65,7 +65,7 @@ def main():
     losses.append(float(loss.detach()))
   seconds = time.perf_counter() - start
   print("RESULT " + json.dumps({
-      "framework": f"pythae {pythae.__version__} / torch {torch.__version__}",
+      "framework": f"pythae {metadata.version('pythae')} / torch {torch.__version__}",
       "img_per_s": args.steps * args.batch_size / seconds,
       "ms_per_step": 1000.0 * seconds / args.steps,
       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
