@@ -93,8 +93,12 @@ def test_skipped_float16_step_still_counts():
   assert precision.wrap_optimizer(sgd, "bfloat16") is sgd
 
 
-@pytest.mark.parametrize("model", ["rae_l2", "flexae"])  # wae_gan: the export test.
-@pytest.mark.parametrize("mode", ["bfloat16", "float16"])
+@pytest.mark.parametrize("model,mode", [
+    ("rae_l2", "bfloat16"), ("rae_l2", "float16"),  # wae_gan: the export test.
+    # Slow (suite time): FlexAE's networks in low precision are checked by
+    # test_networks_compute_low_precision_with_float32_variables in every run.
+    pytest.param("flexae", "bfloat16", marks=pytest.mark.slow),
+    pytest.param("flexae", "float16", marks=pytest.mark.slow)])
 def test_tiny_runs_train(tmp_path, model, mode):
   config = _config(tmp_path, model=model, mixed_precision=mode, epochs=4)
   result = training.train(config, verbose=0)
@@ -141,6 +145,7 @@ def test_export_serves_float32_and_resume_needs_the_same_precision(tmp_path):
   assert int(resumed.model.optimizer.iterations.numpy()) == 16
 
 
+@pytest.mark.slow  # Suite time: the float16 loss scales survive a resume (pytest -m slow).
 def test_float16_run_resumes_with_its_loss_scale(tmp_path):
   config = _config(tmp_path, model="wae_gan", mixed_precision="float16", epochs=1)
   first = training.train(config, verbose=0)

@@ -230,6 +230,7 @@ def test_plateau_schedule_state_survives_resume(tmp_path):
     np.testing.assert_array_equal(va[k], vb[k], err_msg=k)
 
 
+@pytest.mark.slow  # A fresh process (~16 s) for a flag that only sets TF's op determinism.
 def test_deterministic_flag_trains(tmp_path):
   # Op determinism is process-wide and permanent: try it in a fresh process.
   proc = run_python([TRAIN, "--model=ae", "--dataset=synthetic", "--ambient_dim=8",

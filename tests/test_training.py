@@ -69,17 +69,17 @@ def test_extra_callbacks_and_per_epoch_summaries_traced_once(tmp_path):
       self.epochs.append(epoch)
 
   recorder = Recorder()
-  config = _config(tmp_path, epochs=3, export_dir="")
+  config = _config(tmp_path, epochs=2, export_dir="")
   training.train(config, verbose=0, callbacks=[recorder])
-  assert recorder.epochs == [0, 1, 2]
+  assert recorder.epochs == [0, 1]
   steps = {}
   for path in glob.glob(os.path.join(config.workdir, "tensorboard", "events.*")):
     for event in tf.compat.v1.train.summary_iterator(path):
       for value in event.summary.value:
         steps.setdefault(value.tag, []).append(event.step)
-  assert sorted(steps["latent/all"]) == [4, 8, 12], steps["latent/all"]
-  assert sorted(steps["latent/dim_03"]) == [4, 8, 12]
-  assert sorted(steps["prior_samples"]) == [4, 8, 12]
+  assert sorted(steps["latent/all"]) == [4, 8], steps["latent/all"]
+  assert sorted(steps["latent/dim_03"]) == [4, 8]
+  assert sorted(steps["prior_samples"]) == [4, 8]
 
 
 def test_logger_snapshot_is_traced_once(trained, tmp_path):
