@@ -215,10 +215,13 @@ def test_flexae_needs_a_learned_prior(tmp_path):
   assert not (tmp_path / "run").exists()
 
 
+_REFINE_KW = dict(epochs=4, learning_rate=1e-3, critic_width=64, prior_width=64,
+                  critic_learning_rate=2e-3, generator_learning_rate=5e-4,
+                  encoder_adversary_learning_rate=1e-4, adversary_beta_1=0.5, export_dir="")
+
+
 def test_prior_refinement_fits_the_final_codes(tmp_path):
-  kw = dict(epochs=4, learning_rate=1e-3, critic_width=64, prior_width=64,
-            critic_learning_rate=2e-3, generator_learning_rate=5e-4,
-            encoder_adversary_learning_rate=1e-4, adversary_beta_1=0.5, export_dir="")
+  kw = _REFINE_KW
   plain = training.train(_config(tmp_path, "plain", **kw), verbose=0)
   refined_config = _config(tmp_path, "refined", prior_refine_steps=300, **kw)
   refined = training.train(refined_config, verbose=0)
@@ -234,7 +237,13 @@ def test_prior_refinement_fits_the_final_codes(tmp_path):
   again = training.train(refined_config, verbose=0)
   for a, b in zip(before, again.model.prior.weights):
     np.testing.assert_array_equal(a, b.numpy())
-  # Refining a finished run further continues exactly: 100 steps, then up to 300.
+
+
+@pytest.mark.slow  # Suite time (three more trainings).
+def test_prior_refinement_continues_exactly(tmp_path):
+  """Refining a finished run further continues exactly: 100 steps, then up to 300."""
+  refined_config = _config(tmp_path, "refined", prior_refine_steps=300, **_REFINE_KW)
+  before = [w.numpy() for w in training.train(refined_config, verbose=0).model.prior.weights]
   split = refined_config.replace(workdir=str(tmp_path / "split"))
   training.train(split.replace(prior_refine_steps=100), verbose=0)
   continued = training.train(split, verbose=0)
