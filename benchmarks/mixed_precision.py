@@ -25,7 +25,6 @@ import dataclasses
 import json
 import os
 import shlex
-import subprocess
 import sys
 import time
 
@@ -34,6 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
+import child_result  # pylint: disable=g-import-not-at-top
 from rae_tf import cli  # pylint: disable=g-import-not-at-top
 from rae_tf.config import MIXED_PRECISION
 
@@ -82,14 +82,11 @@ def run_speed() -> list:
       args = [sys.executable, os.path.abspath(__file__), f"--_child={mode}:{width}",
               f"--batch_size={FLAGS.batch_size}", f"--steps={FLAGS.steps}",
               f"--warmup={FLAGS.warmup}"]
-      proc = subprocess.run(args, capture_output=True, text=True)
-      result = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-      if proc.returncode or not result:
-        error = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
+      row, error = child_result.run(args)
+      if row is None:
         rows.append({"mode": mode, "width": int(width), "failed": error})
         print(f"[mixed_precision] {mode:8s} width {width:>3s}: failed: {error}", flush=True)
         continue
-      row = json.loads(result[0][len("RESULT "):])
       rows.append(row)
       print(f"[mixed_precision] {mode:8s} width {width:>3s}: {row['img_per_s']:7.1f} img/s "
             f"({row['ms_per_step']:.0f} ms/step)", flush=True)
@@ -240,7 +237,7 @@ def _markdown(report: dict) -> str:
 def main(argv):
   if FLAGS._child:  # pylint: disable=protected-access
     mode, width = FLAGS._child.split(":")  # pylint: disable=protected-access
-    print("RESULT " + json.dumps(measure(mode, int(width))), flush=True)
+    child_result.emit(measure(mode, int(width)))
     return
 
   def bench():

@@ -6,17 +6,18 @@ Runs in a separate virtual environment that has torch and pythae (not rae_tf's):
   python -m venv /tmp/pythae_venv && /tmp/pythae_venv/bin/pip install pythae torch
   /tmp/pythae_venv/bin/python benchmarks/pythae_peer.py --npz=PATH --steps=20
 
-Only the standard library, NumPy, torch and pythae are imported. Prints one line
+Only the standard library, NumPy, torch, pythae and child_result.py are imported. Prints one line
 `RESULT {json}`: images/s and ms/step of `--steps` training steps after `--warmup`, with
 a plain loop (forward, loss, backward, Adam step; the decoder's L2 is Adam weight decay, as
 pythae's trainer sets it), batch `--batch_size`, threads = `--threads`.
 """
 import argparse
-import json
 import resource
 import time
 
 import numpy as np
+
+import child_result
 
 
 def main():
@@ -64,12 +65,12 @@ def main():
     optimizer.step()
     losses.append(float(loss.detach()))
   seconds = time.perf_counter() - start
-  print("RESULT " + json.dumps({
+  child_result.emit({
       "framework": f"pythae {metadata.version('pythae')} / torch {torch.__version__}",
       "img_per_s": args.steps * args.batch_size / seconds,
       "ms_per_step": 1000.0 * seconds / args.steps,
       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-      "first_loss": losses[0], "last_loss": losses[-1]}), flush=True)
+      "first_loss": losses[0], "last_loss": losses[-1]})
 
 
 if __name__ == "__main__":

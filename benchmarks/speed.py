@@ -27,7 +27,6 @@ On a shared machine, compare columns measured together, not across days.
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
+
+import child_result  # pylint: disable=g-import-not-at-top
 
 MODES = ("bare", "user", "serve")
 flags.DEFINE_list("models", ["rae_l2", "flexae", "maskaae"], "Registered models to time.")
@@ -164,7 +165,7 @@ def _child(spec: str):
          else measure_training(mode, name, int(width)))
   row.update(model=name, width=int(width),
              peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
-  print("RESULT " + json.dumps(row), flush=True)
+  child_result.emit(row)
 
 
 def _run_child(mode: str, name: str, width: str) -> dict:
@@ -172,12 +173,10 @@ def _run_child(mode: str, name: str, width: str) -> dict:
           f"--batch_size={FLAGS.batch_size}", f"--latent_dim={FLAGS.latent_dim}",
           f"--epochs={FLAGS.epochs}", f"--steps_per_epoch={FLAGS.steps_per_epoch}",
           f"--serve_batch={FLAGS.serve_batch}", f"--serve_requests={FLAGS.serve_requests}"]
-  proc = subprocess.run(args, capture_output=True, text=True)
-  result = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-  if proc.returncode or not result:
-    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-    return {"mode": mode, "model": name, "width": int(width), "error": tail[-300:]}
-  return json.loads(result[0][len("RESULT "):])
+  row, error = child_result.run(args)
+  if row is None:
+    return {"mode": mode, "model": name, "width": int(width), "error": error}
+  return row
 
 
 def _summarise(rows):

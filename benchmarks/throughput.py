@@ -9,13 +9,14 @@ trains with the same `model.fit` path as scripts/train.py on the bundled MNIST s
 """
 import json
 import os
-import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
+
+import child_result  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_list("models", ["ae", "vae", "beta_vae", "wae_mmd", "wae_gan", "rae_l2",
                              "rae_gp", "rae_sn"], "Models to time.")
@@ -50,7 +51,7 @@ def main(argv):
   del argv
   if FLAGS._child:  # pylint: disable=protected-access
     name, width = FLAGS._child.split(":")  # pylint: disable=protected-access
-    print("RESULT " + json.dumps(measure(name, int(width))), flush=True)
+    child_result.emit(measure(name, int(width)))
     return
   rows = []
   print(f"{'model':10s} {'arch':7s} {'width':>5s} {'batch':>5s} {'img/s':>8s} "
@@ -61,12 +62,10 @@ def main(argv):
               f"--arch={FLAGS.arch}", f"--batch_size={FLAGS.batch_size}",
               f"--latent_dim={FLAGS.latent_dim}", f"--steps={FLAGS.steps}",
               f"--warmup={FLAGS.warmup}"]
-      proc = subprocess.run(args, capture_output=True, text=True)
-      result = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-      if proc.returncode or not result:
-        print(f"{name:10s} {FLAGS.arch:7s} {width:>5s} failed: {proc.stderr[-500:]}")
+      row, error = child_result.run(args)
+      if row is None:
+        print(f"{name:10s} {FLAGS.arch:7s} {width:>5s} failed: {error}")
         continue
-      row = json.loads(result[0][len("RESULT "):])
       rows.append(row)
       print(f"{row['model']:10s} {row['arch']:7s} {row['width']:5d} {row['batch']:5d} "
             f"{row['img_per_s']:8.1f} {row['ms_per_step']:8.1f} {row['peak_rss_mib']:12.0f}",

@@ -16,13 +16,14 @@ import datetime
 import json
 import os
 import statistics
-import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
+
+import child_result  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_string("peer_python", "", "Python of a virtual environment with torch and pythae.")
 flags.DEFINE_integer("steps", 20, "Timed training steps per measurement.")
@@ -42,23 +43,14 @@ def _bundled_npz() -> str:
   return os.path.join(os.path.dirname(rae_tf.__file__), "data_files", "mnist10k.npz")
 
 
-def _run(args):
-  """The child's RESULT row, or an error string."""
-  proc = subprocess.run(args, capture_output=True, text=True)
-  found = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-  if proc.returncode or not found:
-    return None, (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-  return json.loads(found[0][len("RESULT "):]), None
-
-
 def measure_rae_tf():
-  return _run([sys.executable, os.path.join(HERE, "throughput.py"),
+  return child_result.run([sys.executable, os.path.join(HERE, "throughput.py"),
                f"--_child=rae_l2:{WIDTH}", "--batch_size=100", "--latent_dim=16",
                f"--steps={FLAGS.steps}", f"--warmup={FLAGS.warmup}"])
 
 
 def measure_pythae():
-  return _run([FLAGS.peer_python, os.path.join(HERE, "pythae_peer.py"),
+  return child_result.run([FLAGS.peer_python, os.path.join(HERE, "pythae_peer.py"),
                f"--npz={_bundled_npz()}", "--batch_size=100", "--latent_dim=16",
                f"--steps={FLAGS.steps}", f"--warmup={FLAGS.warmup}",
                f"--threads={FLAGS.threads}"])
@@ -99,7 +91,7 @@ def main(argv):
       print(f"[versus_pythae] repeat {repeat}: {side} ...", flush=True)
       row, error = fn()
       if row is None:
-        print(f"error: {side} failed: {error[0]}", file=sys.stderr)
+        print(f"error: {side} failed: {error}", file=sys.stderr)
         sys.exit(1)
       row.update(side=side, repeat=repeat)
       print(f"[versus_pythae]   {row['img_per_s']:.1f} img/s", flush=True)
