@@ -17,5 +17,18 @@ Submodules (import what you need; importing this package does not import TensorF
   metrics      FID, precision/recall, NAC, active dimensions; viz: figures.
   evaluation   evaluate(config): metrics.json, figures, TensorBoard.
   cli          dataclass <-> absl flags for the scripts in scripts/.
+
+Importing rae_tf before TensorFlow turns TensorFlow's oneDNN kernels on
+(TF_ENABLE_ONEDNN_OPTS=1) unless the environment already says otherwise: TensorFlow enables
+them by itself only on CPUs with AVX-512 VNNI/BF16 or AMX, and without them its own kernels
+train this package's conv nets 1.5-1.8x slower (AVX2 EPYC, benchmarks/README.md).
+Set TF_ENABLE_ONEDNN_OPTS=0 to opt out.
 """
+import os as _os
+import sys as _sys
+
+# Read by TensorFlow when it loads, so it only matters if TensorFlow is not loaded yet.
+if "tensorflow" not in _sys.modules:
+  _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
 __version__ = "0.1.0"

@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import rae_tf  # noqa: F401  # Before TensorFlow: sets the package's oneDNN default, as scripts get.
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
