@@ -124,6 +124,20 @@ def test_fit_moves_samples_toward_the_codes(kind, options):
   assert error(np.cov(z.T)) < 0.3, np.round(np.cov(z.T), 2)
 
 
+def test_second_stage_samples_keep_the_codes_spread_before_gamma_shrinks():
+  # A short fit leaves gamma_z near 1 and the decoder's mean nearly constant: the
+  # ancestral draw's noise still spreads the samples like the codes (the mean alone
+  # would put every sample at the codes' centre).
+  codes = _correlated_codes()
+  prior = expost.fit("vae", codes, **{**VAE_OPTIONS, "steps": 20})
+  gamma = float(np.exp(prior.log_gamma.numpy()))
+  assert gamma > 0.5, gamma
+  spread = _draws(prior).std(0) / codes.std(0)
+  assert np.all((spread > 0.7) & (spread < 1.5)), spread
+  mean_only = prior.decode(tf.random.stateless_normal([2000, 4], seed=[1, 2])).numpy()
+  assert np.all(mean_only.std(0) / codes.std(0) < 0.5)  # What the mean alone gives.
+
+
 @pytest.mark.parametrize("kind,options", [("flow", FLOW_OPTIONS), ("vae", VAE_OPTIONS)])
 def test_deterministic_per_seed_and_get_config_round_trip(kind, options, tmp_path):
   codes = _correlated_codes(300)

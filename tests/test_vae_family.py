@@ -318,6 +318,20 @@ def test_info_vae_weights_are_one_minus_alpha_and_alpha_plus_lambda_minus_one():
     _recipe_model("info_vae", info_alpha=2.0)
 
 
+def test_vamp_encoder_computes_the_same_function_in_training_and_serving():
+  # The pseudo-inputs are encoded in inference mode; with batch norm the encoder could
+  # shape the prior through weight scales that batch statistics hide from the data path.
+  from rae_tf.models import build_model  # pylint: disable=g-import-not-at-top
+  from rae_tf.networks.common import BatchNormalization  # pylint: disable=g-import-not-at-top
+  x = tf.random.stateless_uniform([6, 28, 28, 1], seed=[3, 4])
+  for name, has_bn in (("vae", True), ("vae_vamp", False)):
+    model, _ = build_model(_tiny(name, arch="dcgan", width=4), (28, 28, 1), True)
+    assert any(isinstance(layer, BatchNormalization)
+               for layer in model.encoder.layers) == has_bn, name
+    trained, served = model.encoder(x, training=True), model.encoder(x, training=False)
+    assert np.allclose(trained, served, atol=1e-6) != has_bn, name
+
+
 def test_vamp_prior_refused_with_the_closed_form_kl():
   with pytest.raises(ConfigError, match="vae_vamp"):
     _recipe_model("vae", prior="vamp")

@@ -43,6 +43,11 @@ class ModelRecipe:
     decoder_batch_norm: the conv decoders' batch normalisation. MaskAAE turns it off:
       batch norm makes the decoder blind to a uniform shrink of its input, so the mask
       could close every dimension at no reconstruction cost.
+    encoder_batch_norm: the conv encoders' batch normalisation. The VampPrior turns it
+      off (as its authors' nets have none): its pseudo-inputs are encoded in inference
+      mode, so with batch norm the encoder could shape the prior through the weight scale
+      that batch statistics hide from the data path, and trained and served encoders would
+      differ (measured: MNIST reconstruction MSE 0.015 in training mode, 0.053 served).
     prior: the default prior's name in `rae_tf.priors.PRIORS` (--prior overrides).
     latent_transform: the latent transform's name in
       `rae_tf.latent_transforms.LATENT_TRANSFORMS` (identity, or MaskAAE's mask).
@@ -60,6 +65,7 @@ class ModelRecipe:
   terms: Callable[[Dict[str, Any], TrainConfig], Dict[str, regularizers.Term]]
   spectral_norm: bool = False
   decoder_batch_norm: bool = True
+  encoder_batch_norm: bool = True
   prior: str = "standard_normal"
   latent_transform: str = "identity"
   expost: Optional[str] = None
@@ -269,7 +275,8 @@ MODELS.register("vae_vamp", ModelRecipe(
     "VAE with a VampPrior (Tomczak & Welling): p(z) = mean of q(z | u_k) over K learned "
     "pseudo-inputs; Monte-Carlo KL",
     gaussian_encoder=True, likelihood="bernoulli",
-    defaults={"beta": 1.0, "num_pseudo_inputs": 500}, terms=_monte_carlo_kl, prior="vamp"))
+    defaults={"beta": 1.0, "num_pseudo_inputs": 500}, terms=_monte_carlo_kl, prior="vamp",
+    encoder_batch_norm=False))
 MODELS.register("info_vae", ModelRecipe(
     "InfoVAE (Zhao et al.): (1 - alpha) KL + (alpha + lambda - 1) MMD between the "
     "aggregate posterior and N(0, I) (alpha 0, lambda 1000, RBF kernel)",
@@ -369,7 +376,8 @@ def build_model(config: TrainConfig, data_shape: Tuple[int, ...], is_image: bool
   posterior = build_posterior(recipe, hp, config)
   enc_dim = posterior.encoder_output_dim(config.latent_dim)
   encoder = networks.build_encoder(config.arch, data_shape, enc_dim, width=config.width,
-                                   depth=config.depth, spectral_norm=recipe.spectral_norm)
+                                   depth=config.depth, spectral_norm=recipe.spectral_norm,
+                                   batch_norm=recipe.encoder_batch_norm)
   decoder = networks.build_decoder(config.arch, config.latent_dim, data_shape,
                                    width=config.width, depth=config.depth,
                                    spectral_norm=recipe.spectral_norm,

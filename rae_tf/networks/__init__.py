@@ -23,7 +23,7 @@ from rae_tf.networks.common import check_data_shape, check_dim, check_sizes
 from rae_tf.registry import Registry
 
 # Entries are modules with build_encoder(input_shape, output_dim, *, width, depth,
-# spectral_norm, name) and build_decoder(latent_dim, output_shape, *, ..., batch_norm).
+# spectral_norm, batch_norm, name) and build_decoder(latent_dim, output_shape, *, ..., batch_norm).
 ARCHITECTURES = Registry("architecture", "--arch")
 ARCHITECTURES.register("mlp", mlp)
 ARCHITECTURES.register("dcgan", dcgan)
@@ -31,7 +31,7 @@ ARCHITECTURES.register("infogan", infogan)
 
 
 def build_encoder(arch: str, input_shape: Sequence[int], output_dim: int, *, width: int,
-                  depth: int = 4, spectral_norm: bool = False,
+                  depth: int = 4, spectral_norm: bool = False, batch_norm: bool = True,
                   name: str = "encoder") -> keras.Model:
   """Builds an encoder x [B, *input_shape] -> [B, output_dim] (linear outputs).
 
@@ -42,6 +42,8 @@ def build_encoder(arch: str, input_shape: Sequence[int], output_dim: int, *, wid
     width: units / base channels.
     depth: hidden layers (mlp only; the conv nets have a fixed depth).
     spectral_norm: wrap every kernel layer in SpectralNormalization.
+    batch_norm: the conv nets' batch normalisation (False: ReLU only, so training and
+      inference compute the same function; the mlp has none either way).
     name: model name.
 
   Returns:
@@ -54,7 +56,8 @@ def build_encoder(arch: str, input_shape: Sequence[int], output_dim: int, *, wid
   check_sizes(width, depth)
   output_dim = check_dim(output_dim, "the encoder output size")
   return module.build_encoder(check_data_shape(input_shape), output_dim, width=width,
-                              depth=depth, spectral_norm=bool(spectral_norm), name=name)
+                              depth=depth, spectral_norm=bool(spectral_norm),
+                              batch_norm=bool(batch_norm), name=name)
 
 
 def build_decoder(arch: str, latent_dim: int, output_shape: Sequence[int], *, width: int,

@@ -42,7 +42,8 @@ def _down(h, filters: int, spectral_norm: bool):
 
 
 def build_encoder(input_shape: Sequence[int], output_dim: int, *, width: int, depth: int = 4,
-                  spectral_norm: bool = False, name: str = "encoder") -> keras.Model:
+                  spectral_norm: bool = False, batch_norm: bool = True,
+                  name: str = "encoder") -> keras.Model:
   """Conv ladder -> Flatten -> Dense(output_dim), linear.
 
   Args:
@@ -51,6 +52,7 @@ def build_encoder(input_shape: Sequence[int], output_dim: int, *, width: int, de
     width: channels of the first conv (then 2x, 4x, 8x).
     depth: unused; the ladder always has 4 blocks.
     spectral_norm: wrap every Conv2D / Dense in SpectralNormalization.
+    batch_norm: batch normalisation before each hidden ReLU (False: ReLU only).
     name: model name.
 
   Returns:
@@ -60,7 +62,7 @@ def build_encoder(input_shape: Sequence[int], output_dim: int, *, width: int, de
   inputs = keras.Input(image_shape("dcgan", input_shape, SIZES), dtype="float32")
   h = inputs
   for mult in (1, 2, 4, 8):
-    h = bn_relu(_down(h, width * mult, spectral_norm))
+    h = bn_relu(_down(h, width * mult, spectral_norm), batch_norm)
   h = keras.layers.Flatten()(h)
   outputs = maybe_sn(keras.layers.Dense(output_dim), spectral_norm)(h)
   return keras.Model(inputs, outputs, name=name)

@@ -23,7 +23,8 @@ def _check(shape):
 
 
 def build_encoder(input_shape: Sequence[int], output_dim: int, *, width: int, depth: int = 4,
-                  spectral_norm: bool = False, name: str = "encoder") -> keras.Model:
+                  spectral_norm: bool = False, batch_norm: bool = True,
+                  name: str = "encoder") -> keras.Model:
   """Two stride-2 convs -> Dense(16w) -> Dense(output_dim), linear.
 
   Args:
@@ -32,6 +33,7 @@ def build_encoder(input_shape: Sequence[int], output_dim: int, *, width: int, de
     width: channels of the first conv (w, 2w, then 16w dense units).
     depth: unused; the layout is fixed.
     spectral_norm: wrap every Conv2D / Dense in SpectralNormalization.
+    batch_norm: batch normalisation before each hidden ReLU (False: ReLU only).
     name: model name.
 
   Returns:
@@ -42,8 +44,8 @@ def build_encoder(input_shape: Sequence[int], output_dim: int, *, width: int, de
   h = maybe_sn(Conv2D(width, 4, strides=2, padding="same"), spectral_norm)(inputs)
   h = keras.layers.ReLU()(h)
   h = maybe_sn(Conv2D(2 * width, 4, strides=2, padding="same"), spectral_norm)(h)
-  h = keras.layers.Flatten()(bn_relu(h))
-  h = bn_relu(maybe_sn(keras.layers.Dense(16 * width), spectral_norm)(h))
+  h = keras.layers.Flatten()(bn_relu(h, batch_norm))
+  h = bn_relu(maybe_sn(keras.layers.Dense(16 * width), spectral_norm)(h), batch_norm)
   outputs = maybe_sn(keras.layers.Dense(output_dim), spectral_norm)(h)
   return keras.Model(inputs, outputs, name=name)
 

@@ -23,7 +23,8 @@ def dense(units: int, spectral_norm: bool, activation=None) -> keras.layers.Laye
 
 
 def build_encoder(input_shape: Sequence[int], output_dim: int, *, width: int, depth: int,
-                  spectral_norm: bool = False, name: str = "encoder") -> keras.Model:
+                  spectral_norm: bool = False, batch_norm: bool = True,
+                  name: str = "encoder") -> keras.Model:
   """x [B, *input_shape] -> Flatten -> depth x Dense(width, relu) -> Dense(output_dim).
 
   Args:
@@ -32,11 +33,13 @@ def build_encoder(input_shape: Sequence[int], output_dim: int, *, width: int, de
     width: hidden units per layer.
     depth: number of hidden layers.
     spectral_norm: wrap every Dense in SpectralNormalization.
+    batch_norm: unused; the MLP has no normalisation layers.
     name: model name.
 
   Returns:
     A functional keras.Model.
   """
+  del batch_norm
   inputs = keras.Input(tuple(input_shape), dtype="float32")
   h = keras.layers.Flatten()(inputs) if len(input_shape) > 1 else inputs
   for _ in range(depth):
