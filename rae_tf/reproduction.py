@@ -91,6 +91,26 @@ def model_overrides(model_flags: Dict[str, str], model: str,
                                        FIXED)
 
 
+def row_overrides(flags_by_model: Dict[str, str], model: str, row_flags: str,
+                  where: str) -> Dict[str, Any]:
+  """The TrainConfig overrides of a seed row's run of `model`.
+
+  The row's own flags, then --model_flags for the model's training twin (flags given to
+  rae_l2 reach the rae_l2_gmm row, as in the quality benchmark), then for the model itself.
+
+  Args:
+    flags_by_model: parsed --model_flags.
+    model: the registered model the row runs.
+    row_flags: the row's flags (scripts/train.py syntax).
+    where: names the row in errors.
+  """
+  from rae_tf.models import zoo  # pylint: disable=g-import-not-at-top
+  overrides = experiments.parse_train_flags(row_flags.strip(), where, FIXED)
+  for name in dict.fromkeys((zoo.training_twin(model), model)):
+    overrides.update(model_overrides(flags_by_model, name))
+  return overrides
+
+
 def resolve_candidate(candidates: Sequence[str], registered: Sequence[str]
                       ) -> Optional[Tuple[str, str]]:
   """(model, its flags) of the first registered of `candidates` ("name" or "name
@@ -968,9 +988,8 @@ def _run_model_table(config: ReproduceConfig, command: Optional[str], verbose, s
       elif model is None:
         measured[(row.label, key)] = {"status": "not registered"}
       else:
-        overrides = experiments.parse_train_flags(f"{model_flags} {row.flags}".strip(),
-                                                  f"seed row {row.label}", FIXED)
-        overrides.update(model_overrides(flags_by_model, model))
+        overrides = row_overrides(flags_by_model, model, f"{model_flags} {row.flags}",
+                                  f"seed row {row.label}")
         samples = config.budget("num_samples")
         tc = TrainConfig.make(**{
             **overrides, "model": model, "dataset": columns[key],

@@ -78,6 +78,16 @@ def test_parse_model_flags_and_refusals():
     reproduction.model_overrides({"flexae": "--epochs=3"}, "flexae")
 
 
+def test_row_overrides_take_the_training_twins_flags():
+  flags = reproduction.parse_model_flags(
+      'rae_l2:"--learning_rate=5e-4 --plateau_patience=5";rae_l2_gmm:--plateau_patience=7')
+  got = reproduction.row_overrides(flags, "rae_l2_gmm", " --latent_l2=1e-3", "row")
+  assert got == {"latent_l2": 1e-3, "learning_rate": 5e-4, "plateau_patience": 7}
+  assert reproduction.row_overrides(flags, "vae", "", "row") == {}
+  with pytest.raises(ConfigError, match="row"):
+    reproduction.row_overrides(flags, "vae", "--epochs=3", "row")
+
+
 def test_resolve_model_picks_first_registered():
   assert reproduction.resolve_model(("rae_l2_gmm", "rae_l2"), ("rae_l2",)) == "rae_l2"
   assert reproduction.resolve_model(("two_stage_vae",), ("vae", "rae_l2")) is None
