@@ -215,7 +215,7 @@ def markdown(table, command: str) -> str:
            f"; batch {FLAGS.batch_size}, m = {FLAGS.latent_dim}, {FLAGS.epochs} epochs "
            f"(first left out), {FLAGS.repeats} alternating repeat(s), medians.", "",
            "| model | width | bare ms/step | user ms/step | user overhead | bare img/s | "
-           "user img/s | peak RSS MiB (user) | SavedModel / in-process img/s | "
+           "user img/s | peak RSS MiB (bare / user) | SavedModel / in-process img/s | "
            "single-seed latency ms (SavedModel / in-process) |",
            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
   for t in table:
@@ -224,7 +224,7 @@ def markdown(table, command: str) -> str:
         f"| {t['model']} | {t['width']} | {_fmt(t.get('bare_ms'))} | {_fmt(t.get('user_ms'))} "
         f"| {'-' if overhead is None else f'{100 * overhead:+.1f} %'} "
         f"| {_fmt(t.get('bare_img_per_s'), 0)} | {_fmt(t.get('user_img_per_s'), 0)} "
-        f"| {_fmt(t.get('user_peak_rss_mib'), 0)} "
+        f"| {_fmt(t.get('bare_peak_rss_mib'), 0)} / {_fmt(t.get('user_peak_rss_mib'), 0)} "
         f"| {_fmt(t.get('saved_model_img_per_s'), 0)} / {_fmt(t.get('in_process_img_per_s'), 0)}"
         f" ({_fmt(t.get('throughput_ratio'), 2)}x) "
         f"| {_fmt(t.get('saved_model_latency_ms'), 2)} / {_fmt(t.get('in_process_latency_ms'), 2)} |")
