@@ -11,9 +11,10 @@ Layout (PyTorch notation; width w, C image channels):
     padding=1) doubling the size with 4w, 2w[, w] channels, each BN, ReLU -> a last one to C
     channels (logits).
 
-The Keras layers below compute exactly that (checked against a literal ZeroPadding2D /
-'valid' / Cropping2D transcription in tests/test_networks.py), using the cheapest
-equivalent form:
+Batch norm keeps PyTorch's default moving-statistics momentum (0.1, Keras' 0.9; see
+common.BN_MOMENTUM). The Keras layers below compute exactly that (checked against a
+literal ZeroPadding2D / 'valid' / Cropping2D transcription in tests/test_networks.py),
+using the cheapest equivalent form:
   * Conv k4 s2 with padding 1 on an even size n is TF's 'same' (it pads 1 on each side).
   * On an odd size the bottom/right padding row is never read by a stride-2 k4 window, so
     ZeroPadding2D(((1, 0), (1, 0))) + 'valid' does the same work with less memory traffic.
