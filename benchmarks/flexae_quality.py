@@ -48,7 +48,7 @@ from absl import app
 from rae_tf import cli
 from rae_tf import experiments
 from rae_tf import outputs
-from rae_tf import reproduction
+from rae_tf import benchmark_runs
 from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError
 
@@ -144,7 +144,7 @@ cli.define_flags(QualityConfig, HELP)
 
 def check_npz(config: QualityConfig):
   """The npz must hold labelled images and at least --num_samples test images."""
-  reproduction.check_npz(config.npz, config.num_samples, flag="--npz")
+  benchmark_runs.check_npz(config.npz, config.num_samples, flag="--npz")
 
 
 def verdict(rows: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:

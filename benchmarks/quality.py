@@ -5,6 +5,7 @@ r"""Issue 10's quality table: every registered model on the real data here, rank
   python benchmarks/quality.py --model_flags='flexae:"--critic_width=256 --prior_width=256"'
   python benchmarks/quality.py --epochs=1 --steps_per_epoch=20 --num_samples=200 \
       --npz_files=../shared/data/mnist10k.npz --work_root=/tmp/q --out=/tmp/q/RESULTS  # smoke
+  python benchmarks/quality.py --merge=A.json,B.json --out=benchmarks/RESULTS  # join
   python benchmarks/quality.py --scale=paper --inception_weights=PATH  # GPU: width 128,
                                                                        # 100 epochs, Inception
 
@@ -34,10 +35,12 @@ and where FlexAE and MaskAAE lose, computed from the numbers.
 Every run has its own workdir, <work_root>/runs/<data>/<model>_<hash of its settings>
 (--epochs is not in the hash: raising it resumes), and its evaluations are cached there:
 a killed benchmark resumes where it stopped, and a model added to the registry trains only
-that model. --scale=paper switches the defaults to width 128, 100 epochs and Inception FID
-(needs --inception_weights): for GPU machines, not run here. At the small scale the whole
-table takes hours on the 2-core CPU (FlexAE's authors' critic ~1.4 s/step, MaskAAE
-0.3-0.6 s/step). Bad input: one `error:` line, exit status 2, nothing written; a diverged
+that model. Disjoint --models lists can run as separate processes (or machines) with
+their own --out; --merge joins their .json reports into one ranked table (the settings
+must agree; each row names its source report). --scale=paper switches the defaults to
+width 128, 100 epochs and Inception FID (needs --inception_weights): for GPU machines, not
+run here. At the small scale the whole table takes hours on the 2-core CPU (FlexAE's
+authors' critic ~1.4 s/step, MaskAAE 0.3-0.6 s/step). Bad input: one `error:` line, exit status 2, nothing written; a diverged
 model is a row saying so (the others still run).
 """
 import os
@@ -48,7 +51,7 @@ from absl import app
 from absl import flags
 
 from rae_tf import cli
-from rae_tf import reproduction
+from rae_tf import quality
 
 HELP = {
     "models": "Comma-separated registered models (default: every registered model).",
@@ -74,19 +77,25 @@ HELP = {
     "work_root": "Runs (<work_root>/runs/<data>/<model>_<hash>, resumable) and the domain "
                  "classifier cache.",
     "out": "Report path without extension: writes OUT.md and OUT.json.",
+    "merge": "Comma-separated report .json files (earlier --out's) to join into one report "
+             "at --out instead of training: same settings required; later files win on "
+             "a row two share; each row names its source.",
 }
-cli.define_flags(reproduction.QualityConfig, HELP)
+cli.define_flags(quality.QualityConfig, HELP)
 
 
 def main(argv):
   def bench():
-    config = cli.config_from_flags(reproduction.QualityConfig, flags.FLAGS)  # No TF yet.
+    config = cli.config_from_flags(quality.QualityConfig, flags.FLAGS)  # No TF yet.
+    command = " ".join(shlex.quote(a) for a in ["python"] + sys.argv)
+    if config.merge:
+      quality.run_merge(config, command=command)  # Reads reports; trains nothing.
+      return
     if not any(os.path.isfile(p) for p in config.npz_paths()):
-      reproduction.split_npz_files(config, print)  # Says what is skipped.
+      quality.split_npz_files(config, print)  # Says what is skipped.
       return  # Nothing measured, nothing written.
     cli.import_quietly("rae_tf.training")
-    command = " ".join(shlex.quote(a) for a in ["python"] + sys.argv)
-    reproduction.run_quality(config, command=command)
+    quality.run_quality(config, command=command)
 
   cli.run_or_exit(bench, argv, interrupted="interrupted; run the same command again to "
                   "resume (finished runs and evaluations are reused)")

@@ -291,7 +291,15 @@ def train_and_evaluate(train_config: TrainConfig, request: EvalRequest,
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
                    right: Sequence[bool] = ()) -> str:
-  """A GitHub Markdown table; `right[i]` right-aligns column i (numbers)."""
+  """A GitHub Markdown table; `right[i]` right-aligns column i (numbers).
+
+  Raises:
+    ValueError: a row with another number of cells than `headers` (it would shift columns).
+  """
+  for row in rows:
+    if len(row) != len(headers):
+      raise ValueError(f"table row {list(row)} has {len(row)} cells for {len(headers)} "
+                       "headers")
   align = ["---:" if i < len(right) and right[i] else "---" for i in range(len(headers))]
   lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
   lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

@@ -1,704 +1,50 @@
-"""The quality benchmark (every registered model on the real data here) and the
-reproduction of the seed's Tables 1-5 / Figs. 2, 5, 6, 7, from train() and evaluate().
+"""The reproduction of the seed's Tables 1-5 / Figs. 2, 5, 6, 7 (scripts/reproduce.py), from
+train() and evaluate().
 
-* `run_quality(QualityConfig)` (benchmarks/quality.py): trains every registered model (or a
-  subset) on each data file with one shared net / latent size / batch / epochs / seed and
-  each model's own recipe, evaluates it with its own prior and its ex-post samplers (one
-  row each), and writes `<out>.md` / `<out>.json`: per data set a table ranked by
-  generation FID and sentences saying which rows beat which (FlexAE's and MaskAAE's losses
-  named), computed from the numbers.
-* `run_reproduction(ReproduceConfig)` (scripts/reproduce.py): one of the seed's tables or
-  figures at small (this 2-core CPU) or paper (GPU, tfds data, Inception FID) scale,
-  written beside the published numbers (rae_tf.seed_tables) with the gap, plus a PNG.
-  Tables 1, 3, 4 are quality-style runs of the models the table lists; Table 2 is
-  latent_dim_experiments.run_nac_table, Table 5 experiments.run_prior_capacity_sweep, Figs.
-  2/5 run_latent_dim_sweep and Figs. 6/7 run_mask_behaviour.
+`run_reproduction(ReproduceConfig)` runs one of the seed's tables or figures at small (this
+2-core CPU) or paper (GPU, tfds data, Inception FID) scale, written beside the published
+numbers (rae_tf.seed_tables) with the gap, plus a PNG. Tables 1, 3, 4 are quality-style runs
+of the models the table lists (benchmark_runs.measure); Table 2 is
+latent_dim_experiments.run_nac_table, Table 5 experiments.run_prior_capacity_sweep, Figs.
+2/5 run_latent_dim_sweep and Figs. 6/7 run_mask_behaviour.
 
 Every run lives in `<work_root>/runs/<data>/<model>_<hash>` (the hash names its settings,
 except --epochs, so raising the epochs resumes) and its evaluations are cached there
-(experiments.train_and_evaluate): a killed benchmark resumes, a model added to the
-registry trains only that model, and Tables 1, 3 and 4 share the runs they have in common.
-A row whose model is not registered says "not registered"; a data set that is not here
-says so and the rest runs. Importing this module does not import TensorFlow.
+(experiments.train_and_evaluate): a killed run resumes and Tables 1, 3 and 4 share the runs
+they have in common. A row whose model is not registered says "not registered"; a data set
+that is not here says so and the rest runs. Importing this module does not import
+TensorFlow.
 """
 import dataclasses
-import hashlib
-import json
 import os
-import re
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
 
 from rae_tf import catalog
 from rae_tf import experiments
 from rae_tf import outputs
-from rae_tf.viz import plots
 from rae_tf import seed_tables
+from rae_tf.benchmark_runs import PlannedRun
+from rae_tf.benchmark_runs import SCALES
+from rae_tf.benchmark_runs import SHARED_DATA
+from rae_tf.benchmark_runs import as_number
+from rae_tf.benchmark_runs import say_progress
+from rae_tf.benchmark_runs import check_inputs
+from rae_tf.benchmark_runs import dataset_unavailable
+from rae_tf.benchmark_runs import fmt_gap
+from rae_tf.benchmark_runs import gap
+from rae_tf.benchmark_runs import measure
+from rae_tf.benchmark_runs import model_overrides
+from rae_tf.benchmark_runs import parse_model_flags
+from rae_tf.benchmark_runs import recipe_prior
+from rae_tf.benchmark_runs import resolve_candidate
+from rae_tf.benchmark_runs import row_overrides
+from rae_tf.benchmark_runs import run_workdir
+from rae_tf.benchmark_runs import write_report
 from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError
-from rae_tf.errors import TrainingDiverged
-
-SCALES = ("small", "paper")
-EXPOST_MODES = ("recipe", "gmm", "none")
-# Names that mark the models the benchmark's sentences single out (their variants too).
-FOCUS_MODELS = ("flexae", "maskaae")
-# TrainConfig fields a benchmark sets itself: --model_flags may not change them.
-FIXED = ("model", "dataset", "data_dir", "workdir", "export_dir", "export_name", "arch",
-         "width", "latent_dim", "batch_size", "epochs", "steps_per_epoch", "seed",
-         "strategy", "cpu_devices")
-TIMING_FILE = "benchmark_train_seconds.json"  # In each run directory.
-# The repository (an editable install) and the project's shared data beside it.
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_DATA = os.path.join(REPO, "..", "shared", "data")
-
-
-def _say(msg: str):
-  print(f"[rae_tf] {msg}", flush=True)
-
-
-# ------------------------------------------------------------------- small pure helpers
-
-
-def parse_model_flags(text: str, flag: str = "--model_flags") -> Dict[str, str]:
-  """'flexae:--critic_width=256 --prior_width=256;maskaae:"--mask_psi_max=3"' ->
-  {"flexae": "--critic_width=256 --prior_width=256", "maskaae": "--mask_psi_max=3"}.
-
-  Items are separated by ';'; each is MODEL:FLAGS (scripts/train.py flags, shell syntax;
-  one pair of quotes around FLAGS is dropped). The flags themselves are checked by
-  `model_overrides`.
-  """
-  out: Dict[str, str] = {}
-  for item in (text or "").split(";"):
-    if not item.strip():
-      continue
-    model, sep, flags_text = item.partition(":")
-    model, flags_text = model.strip(), flags_text.strip()
-    if not sep or not re.fullmatch(r"[A-Za-z0-9_]+", model):
-      raise ConfigError(f"{flag}={text!r}: expected MODEL:FLAGS items separated by ';', "
-                        "e.g. flexae:\"--critic_width=256\"")
-    if len(flags_text) >= 2 and flags_text[0] == flags_text[-1] and flags_text[0] in "'\"":
-      flags_text = flags_text[1:-1]
-    if model in out:
-      raise ConfigError(f"{flag}: model {model} is named twice; put its flags in one item")
-    out[model] = flags_text
-  return out
-
-
-def model_overrides(model_flags: Dict[str, str], model: str,
-                    flag: str = "--model_flags") -> Dict[str, Any]:
-  """The TrainConfig overrides --model_flags gives `model` (ConfigError if bad)."""
-  return experiments.parse_train_flags(model_flags.get(model, ""), f"{flag} ({model})",
-                                       FIXED)
-
-
-def row_overrides(flags_by_model: Dict[str, str], model: str, row_flags: str,
-                  where: str) -> Dict[str, Any]:
-  """The TrainConfig overrides of a seed row's run of `model`.
-
-  The row's own flags, then --model_flags for the model's training twin (flags given to
-  rae_l2 reach the rae_l2_gmm row, as in the quality benchmark), then for the model itself.
-
-  Args:
-    flags_by_model: parsed --model_flags.
-    model: the registered model the row runs.
-    row_flags: the row's flags (scripts/train.py syntax).
-    where: names the row in errors.
-  """
-  from rae_tf.models import zoo  # pylint: disable=g-import-not-at-top
-  overrides = experiments.parse_train_flags(row_flags.strip(), where, FIXED)
-  for name in dict.fromkeys((zoo.training_twin(model), model)):
-    overrides.update(model_overrides(flags_by_model, name))
-  return overrides
-
-
-def resolve_candidate(candidates: Sequence[str], registered: Sequence[str]
-                      ) -> Optional[Tuple[str, str]]:
-  """(model, its flags) of the first registered of `candidates` ("name" or "name
-  --flag=value ..."), or None ("not registered")."""
-  for candidate in candidates:
-    name, _, flags_text = candidate.strip().partition(" ")
-    if name in registered:
-      return name, flags_text.strip()
-  return None
-
-
-def resolve_model(candidates: Sequence[str], registered: Sequence[str]) -> Optional[str]:
-  """The name of the first registered of `candidates`, or None ("not registered")."""
-  found = resolve_candidate(candidates, registered)
-  return found[0] if found else None
-
-
-def gap(measured, published):
-  """measured - published, element-wise for (a, b) cells; None where either is missing."""
-  if isinstance(published, (tuple, list)):
-    measured = measured if isinstance(measured, (tuple, list)) else (None,) * len(published)
-    return tuple(gap(m, p) for m, p in zip(measured, published))
-  if not isinstance(measured, (int, float)) or not isinstance(published, (int, float)):
-    return None
-  return float(measured) - float(published)
-
-
-def fmt_gap(value, digits: int = 2) -> str:
-  if value is None:
-    return "–"
-  return f"{value:+.{digits}f}"
-
-
-def _number(value) -> Optional[float]:
-  return float(value) if isinstance(value, (int, float)) and value == value else None
-
-
-def rank_rows(rows: Dict[str, Dict[str, Any]], key: str = "fid_generation"
-              ) -> List[str]:
-  """Row names by `key` ascending (lower FID is better); rows without a number last."""
-  with_value = sorted((n for n in rows if _number(rows[n].get(key)) is not None),
-                      key=lambda n: (rows[n][key], n))
-  return with_value + sorted(n for n in rows if n not in with_value)
-
-
-def ranking_sentences(rows: Dict[str, Dict[str, Any]],
-                      focus: Sequence[str] = FOCUS_MODELS) -> List[str]:
-  """Plain sentences on who beats whom by generation FID, from the numbers.
-
-  One sentence with the whole order, then one per row whose model belongs to a `focus`
-  family (flexae, flexae_flow, maskaae, ...): its rank and the rows that beat it, or that
-  it beats every other row; a focus family with no measured row says so.
-  """
-  order = [n for n in rank_rows(rows) if _number(rows[n].get("fid_generation")) is not None]
-  if not order:
-    return ["No row has a generation FID yet."]
-  out = ["Order by generation FID (lower is better): " + " < ".join(
-      f"{n} ({rows[n]['fid_generation']:.2f})" for n in order) + "."]
-  missing = [n for n in rows if n not in order]
-  if missing:
-    out.append("No generation FID (not measured): " + ", ".join(sorted(missing)) + ".")
-  for family in focus:
-    members = [n for n in order if rows[n].get("model", n).startswith(family)]
-    if not members:
-      out.append(f"{family}: no measured row.")
-      continue
-    for name in members:
-      rank = order.index(name) + 1
-      fid = rows[name]["fid_generation"]
-      better = [n for n in order[:rank - 1] if rows[n]["fid_generation"] < fid]
-      if not better:
-        out.append(f"{name} has the best generation FID ({fid:.2f}): it beats all "
-                   f"{len(order) - 1} other rows.")
-      else:
-        out.append(f"{name} ({fid:.2f}) ranks {rank} of {len(order)}: it loses to "
-                   + ", ".join(f"{n} ({rows[n]['fid_generation']:.2f})" for n in better)
-                   + (f"; it beats {len(order) - rank} row(s)" if rank < len(order)
-                      else "; it beats no row") + ".")
-  return out
-
-
-def run_workdir(work_root: str, data_key: str, config: TrainConfig) -> str:
-  """<work_root>/runs/<data_key>/<model>_<hash of the settings except the epochs>.
-
-  --epochs is left out so that raising it resumes the run (train() allows that change);
-  every other setting (including --model_flags) names a run of its own. Only the settings
-  that differ from TrainConfig's defaults enter the hash, so a field added to TrainConfig
-  later (with its default) does not rename existing runs.
-  """
-  defaults = TrainConfig().to_dict()
-  identity = {k: v for k, v in config.to_dict().items()
-              if k not in ("workdir", "epochs", "export_dir", "export_name")
-              and (k not in defaults or v != defaults[k])}
-  key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
-  return os.path.join(os.path.abspath(work_root), "runs", data_key,
-                      f"{config.model}_{key.hexdigest()[:10]}")
-
-
-def dataset_unavailable(dataset: str, data_dir: Optional[str] = None) -> Optional[str]:
-  """Why `dataset` cannot be used here (None when it can), without loading it.
-
-  npz:PATH needs the file; tensorflow-datasets sets must be prepared under --data_dir
-  (or $TFDS_DATA_DIR, ~/tensorflow_datasets): nothing here downloads at run time.
-  """
-  if dataset.startswith(catalog.NPZ_PREFIX):
-    path = os.path.expanduser(dataset[len(catalog.NPZ_PREFIX):])
-    return None if os.path.isfile(path) else f"{path} not found"
-  if dataset in ("mnist10k", "synthetic", "synthetic_image"):
-    return None  # Bundled or generated.
-  root = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser(
-      "~/tensorflow_datasets")
-  if os.path.isdir(os.path.join(root, dataset)):
-    return None
-  return (f"tensorflow-datasets {dataset} is not prepared in {root} (prepare it on a "
-          "machine with internet and pass --data_dir)")
-
-
-def _train_seconds(workdir: str, outcome) -> float:
-  """Total training time of a run over all invocations (kept in the run directory).
-
-  train_and_evaluate times one invocation; a resumed or already finished run would
-  otherwise report only the last part (or ~0 s of loading).
-  """
-  path = os.path.join(workdir, TIMING_FILE)
-  try:
-    with open(path) as f:
-      record = json.load(f)
-  except (OSError, ValueError):
-    record = {"epochs": 0, "seconds": 0.0}
-  if outcome.epochs != record.get("epochs"):  # This invocation trained epochs.
-    record = {"epochs": outcome.epochs,
-              "seconds": float(record.get("seconds", 0.0)) + outcome.train_seconds}
-    outputs.atomic_write(path, json.dumps(record))
-  return float(record["seconds"])
-
-
-METRIC_KEYS = ("fid_generation", "fid_reconstruction", "improved_precision",
-               "improved_recall", "prd_f8_recall", "prd_f1_8_precision", "active_dims",
-               "latent_dim", "nac", "num_samples", "fid_label", "features")
-
-
-def sampler_name(prior: str, recipe_prior: str, gmm_components: int) -> str:
-  """The sampler column: the recipe's own prior, or the ex-post one of the row."""
-  if prior == "trained":
-    base, masked = recipe_prior.split("+mask")[0], recipe_prior.endswith("+mask")
-    label = {"learned": "learned G(eps)", "flow": "RealNVP flow", "vamp": "VampPrior",
-             "standard_normal": "N(0, I)",
-             "density_ratio": "N(0, I) resampled by T"}.get(base, base)
-    return f"masked {label}" if masked else label
-  return {"gmm": f"ex-post GMM-{gmm_components}", "vae": "ex-post second-stage VAE",
-          "flow": "ex-post RealNVP flow"}.get(prior, f"ex-post {prior}")
-
-
-# ------------------------------------------------------------------- measuring runs
-
-
-@dataclasses.dataclass(frozen=True)
-class PlannedRun:
-  """One training run and the samplers its rows use.
-
-  Attributes:
-    key: the run's name in the report (model, or model plus a variant label).
-    data_key: the data set's key.
-    train_config: the run (its workdir already under the work root).
-    priors: "trained" and/or ex-post kinds; one row each.
-    recipe_prior: the recipe's own prior (for the sampler column).
-  """
-  key: str
-  data_key: str
-  train_config: TrainConfig
-  priors: Tuple[str, ...]
-  recipe_prior: str = "standard_normal"
-
-
-def recipe_prior(recipe) -> str:
-  """The recipe's own sampler for the sampler column ("standard_normal+mask": MaskAAE)."""
-  prior = getattr(recipe, "prior", "standard_normal")
-  masked = getattr(recipe, "latent_transform", "identity") == "mask"
-  return f"{prior}+mask" if masked else prior
-
-
-def measure(run: PlannedRun, request: experiments.EvalRequest,
-            verbose: Optional[int] = None) -> Dict[str, Dict[str, Any]]:
-  """Trains (or resumes) and evaluates one run: {row name: row} (one row per prior).
-
-  A divergence is a row status, not the end of the benchmark: the other runs still run.
-  """
-  tc = run.train_config
-  base = {"model": tc.model, "run": run.key, "workdir": tc.workdir}
-  try:
-    outcome = experiments.train_and_evaluate(tc, request, run.priors, verbose=verbose)
-  except TrainingDiverged as e:
-    return {_row_name(run.key, p): {**base, "prior": p, "status": f"diverged: {e}"}
-            for p in run.priors}
-  seconds = _train_seconds(outcome.workdir, outcome)
-  rows = {}
-  for prior in run.priors:
-    m = outcome.metrics[prior]
-    rows[_row_name(run.key, prior)] = {
-        **base, "prior": prior, "status": "ok",
-        "sampler": sampler_name(prior, run.recipe_prior, request.gmm_components),
-        "epochs": outcome.epochs, "checkpoint": outcome.checkpoint,
-        "hparams": outcome.hparams,  # The recipe's defaults as resolved for this run.
-        "train_minutes": seconds / 60.0,
-        "eval_seconds": outcome.eval_seconds.get(prior, 0.0),
-        "domain_classifier_test_accuracy": m.get("domain_classifier_test_accuracy"),
-        **{k: m.get(k) for k in METRIC_KEYS}}
-  return rows
-
-
-def _row_name(key: str, prior: str) -> str:
-  return key if prior == "trained" else f"{key}+{prior}"
-
-
-# ------------------------------------------------------------------- the quality benchmark
-
-SCALE_DEFAULTS = {
-    # Issue 10's CPU table: the dcgan width-32 net, 10 epochs, domain features.
-    "small": {"width": 32, "epochs": 10, "features": "domain"},
-    # GPU machines: the RAE paper's width-128 net and 100 epochs, Inception FID.
-    "paper": {"width": 128, "epochs": 100, "features": "inception"},
-}
-DEFAULT_NPZ = ",".join(os.path.normpath(os.path.join(SHARED_DATA, f))
-                       for f in ("fashion_mnist.npz", "mnist10k.npz"))
-
-
-@dataclasses.dataclass(frozen=True)
-class QualityConfig:
-  """benchmarks/quality.py's flags.
-
-  Attributes:
-    models: comma-separated registered models; "" = every model registered at run time.
-    npz_files: comma-separated .npz data files (x_train, x_test, y_train, y_test); an
-      absent file is skipped with a message.
-    scale: "small" (dcgan width 32, 10 epochs, domain FID) or "paper" (width 128, 100
-      epochs, Inception FID from --inception_weights); --width / --epochs / --features
-      override the scale's value.
-    width, epochs, features: None = the scale's value.
-    steps_per_epoch: None = one pass over the training split (smoke runs set it).
-    latent_dim, batch_size, seed: shared by every run.
-    model_flags: per-model extra scripts/train.py flags, 'MODEL:FLAGS;MODEL:FLAGS'.
-    expost: "recipe": rows for the ex-post priors the recipes set (ModelRecipe.expost:
-      ae_gmm, rae_l2_gmm, ...); "gmm": also a "+gmm" row for every other model; "none":
-      only each model's own prior.
-    gmm_components: components of the ex-post GMM.
-    num_samples: samples per metric (None: min(10000, the test split)).
-    inception_weights: InceptionV3 notop weights file (features "inception").
-    prd_runs: PRD k-means runs.
-    work_root: runs (<work_root>/runs/<data>/<model>_<hash>) and the feature cache.
-    out: report path without extension (OUT.md, OUT.json).
-  """
-  models: str = ""
-  npz_files: str = DEFAULT_NPZ
-  scale: str = "small"
-  width: Optional[int] = None
-  epochs: Optional[int] = None
-  steps_per_epoch: Optional[int] = None
-  latent_dim: int = 16
-  batch_size: int = 100
-  seed: int = 0
-  model_flags: str = ""
-  expost: str = "recipe"
-  gmm_components: int = 10
-  num_samples: Optional[int] = None
-  features: Optional[str] = None
-  inception_weights: Optional[str] = None
-  prd_runs: int = 10
-  work_root: str = "runs/quality"
-  out: str = os.path.join(REPO, "benchmarks", "RESULTS")
-
-  def __post_init__(self):
-    if self.scale not in SCALES:
-      raise ConfigError(f"--scale={self.scale!r}: choose one of {', '.join(SCALES)}")
-    if self.expost not in EXPOST_MODES:
-      raise ConfigError(f"--expost={self.expost!r}: choose one of {', '.join(EXPOST_MODES)}")
-    for name in ("width", "epochs", "steps_per_epoch", "num_samples"):
-      value = getattr(self, name)
-      if value is not None and value < 1:
-        raise ConfigError(f"--{name}={value} must be >= 1")
-    for name in ("latent_dim", "batch_size", "gmm_components", "prd_runs"):
-      if getattr(self, name) < 1:
-        raise ConfigError(f"--{name}={getattr(self, name)} must be >= 1")
-    if not self.work_root or not self.out:
-      raise ConfigError("--work_root and --out must name paths")
-    if self.out.endswith(os.sep) or os.path.isdir(self.out):
-      raise ConfigError(f"--out={self.out} is a directory; pass a path without extension, "
-                        "e.g. benchmarks/RESULTS")
-    if not self.npz_paths():
-      raise ConfigError("--npz_files names no file; pass comma-separated .npz paths")
-    for model in self.model_list():
-      if not re.fullmatch(r"[A-Za-z0-9_]+", model):
-        raise ConfigError(f"--models={self.models!r}: expected comma-separated model names")
-    flags_by_model = parse_model_flags(self.model_flags)
-    for model in flags_by_model:
-      model_overrides(flags_by_model, model)
-    self.request()
-
-  def model_list(self) -> Tuple[str, ...]:
-    return tuple(m.strip() for m in self.models.split(",") if m.strip())
-
-  def npz_paths(self) -> Tuple[str, ...]:
-    return tuple(p.strip() for p in self.npz_files.split(",") if p.strip())
-
-  def setting(self, name: str):
-    value = getattr(self, name)
-    return SCALE_DEFAULTS[self.scale][name] if value is None else value
-
-  def request(self) -> experiments.EvalRequest:
-    return experiments.EvalRequest(
-        num_samples=self.num_samples, features=self.setting("features"),
-        inception_weights=self.inception_weights,
-        cache_dir=os.path.join(os.path.abspath(self.work_root), "feature_cache"),
-        prd_runs=self.prd_runs, gmm_components=self.gmm_components)
-
-  def train_config(self, model: str, path: str) -> TrainConfig:
-    data_key = data_key_of(path)
-    config = TrainConfig.make(**{
-        **model_overrides(parse_model_flags(self.model_flags), model),
-        "model": model, "dataset": f"{catalog.NPZ_PREFIX}{os.path.abspath(path)}",
-        "arch": "dcgan", "width": self.setting("width"), "latent_dim": self.latent_dim,
-        "batch_size": self.batch_size, "epochs": self.setting("epochs"),
-        "steps_per_epoch": self.steps_per_epoch, "seed": self.seed, "export_dir": "",
-        "export_name": None, "workdir": "placeholder"})
-    return config.replace(workdir=run_workdir(self.work_root, data_key, config))
-
-  def to_dict(self) -> Dict[str, Any]:
-    return dataclasses.asdict(self)
-
-
-def data_key_of(path: str) -> str:
-  """'../shared/data/fashion_mnist.npz' -> 'fashion_mnist'."""
-  stem = os.path.splitext(os.path.basename(path))[0]
-  return re.sub(r"[^A-Za-z0-9_]+", "_", stem).strip("_") or "data"
-
-
-def check_npz(path: str, num_samples: Optional[int], flag: str = "--npz_files"):
-  """The npz must hold labelled images (domain FID) and at least num_samples test images.
-
-  Args:
-    path: the .npz file.
-    num_samples: samples the metrics will draw (None: no check).
-    flag: the flag that named the file, for messages.
-  """
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  try:
-    with np.load(path, allow_pickle=False) as f:
-      names = set(f.files)
-      num_test = f["y_test"].shape[0] if "y_test" in names else 0
-  except (OSError, ValueError) as e:
-    raise ConfigError(f"{flag}: {path} is not a readable .npz archive ({e})") from None
-  missing = {"x_train", "x_test", "y_train", "y_test"} - names
-  if missing:
-    raise ConfigError(f"{flag}: {path} lacks {sorted(missing)}; the benchmark needs "
-                      "labelled images (x_train, x_test, y_train, y_test)")
-  if num_samples is not None and num_samples > num_test:
-    raise ConfigError(f"--num_samples={num_samples} exceeds the {num_test} test images of "
-                      f"{path}; lower it (or leave it unset)")
-
-
-def check_inputs(features: Optional[str], inception_weights: Optional[str],
-                 dirs: Sequence[Tuple[str, str]]):
-  """Inception weights (when asked for) and creatable output directories."""
-  if features == "inception" and (not inception_weights or
-                                  not os.path.isfile(inception_weights)):
-    raise ConfigError("Inception FID (--scale=paper or --features=inception) needs "
-                      "--inception_weights=PATH of an existing "
-                      "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 (see "
-                      "README, Evaluating); or use --features=domain")
-  for path, flag in dirs:
-    outputs.check_creatable_dir(path, flag)
-
-
-def split_npz_files(config: QualityConfig, say: Callable[[str], None] = _say
-                    ) -> Tuple[List[str], Dict[str, str]]:
-  """(present files, {data key: absent path}); says which are skipped. Checks the
-  present ones (labelled images, enough test images) without importing TensorFlow."""
-  present, skipped = [], {}
-  for path in config.npz_paths():
-    if os.path.isfile(path):
-      check_npz(path, config.num_samples)
-      present.append(path)
-    else:
-      skipped[data_key_of(path)] = path
-      say(f"skipped {path}: not found (the benchmark needs an .npz with x_train, x_test, "
-          "y_train, y_test; pass --npz_files=PATH,...)")
-  if not present:
-    say("no data file present: nothing measured, nothing written")
-  return present, skipped
-
-
-def same_training(models: Sequence[str], recipes: Dict[str, Any],
-                  twins: Dict[str, str], expost: str = "recipe") -> Dict[str, str]:
-  """{model: the row that reports it} for the models trained as their twin.
-
-  An alias (vae_bce) is its twin's row ("vae"); a one-command ex-post recipe (rae_l2_gmm,
-  two_stage_vae) is its twin's ex-post row ("rae_l2+gmm", "vae_learned_var+vae").
-  """
-  out = {}
-  for model in models:
-    twin = twins.get(model, model)
-    if twin != model:
-      own = getattr(recipes[model], "expost", None)
-      out[model] = _row_name(twin, own if own and expost != "none" else "trained")
-  return out
-
-
-def plan_quality(config: QualityConfig, registered: Sequence[str],
-                 recipes: Dict[str, Any], paths: Sequence[str],
-                 twins: Optional[Dict[str, str]] = None) -> List[PlannedRun]:
-  """The runs of the benchmark: every (data file, model) with its samplers.
-
-  A model that trains exactly like another (`twins`, from zoo.training_twin: aliases and
-  the one-command ex-post recipes) is not trained again: its twin's run gains its ex-post
-  row (see `same_training`).
-
-  Args:
-    config: the benchmark.
-    registered: the registry's model names (zoo.MODELS.names()).
-    recipes: model name -> its ModelRecipe (for .expost and .prior).
-    paths: the data files present.
-    twins: model name -> the model it trains as (None: every model trains itself).
-  """
-  twins = twins or {}
-  models = config.model_list() or tuple(registered)
-  unknown = [m for m in models if m not in registered]
-  if unknown:
-    raise ConfigError(f"--models: {', '.join(unknown)} not registered; registered: "
-                      f"{', '.join(registered)}")
-  flagged = parse_model_flags(config.model_flags)
-  extra = set(flagged) - set(models)
-  if extra:
-    raise ConfigError(f"--model_flags names {', '.join(sorted(extra))}, not among the "
-                      "benchmarked models")
-  for model in flagged:
-    twin = twins.get(model, model)
-    if twin != model:
-      raise ConfigError(f"--model_flags names {model}, which trains as {twin} (same "
-                        f"recipe{', then an ex-post prior' if recipes[model].expost else ''}"
-                        f"): give the flags to {twin}")
-  runs: Dict[str, List[str]] = {}  # Model trained -> its priors, in --models order.
-  for model in models:
-    twin = twins.get(model, model)
-    priors = runs.setdefault(twin, ["trained"])
-    for recipe in (recipes[twin], recipes[model]):
-      own = getattr(recipe, "expost", None)
-      if own and config.expost != "none" and own not in priors:
-        priors.append(own)
-    if config.expost == "gmm" and "gmm" not in priors:
-      priors.append("gmm")
-  return [PlannedRun(model, data_key_of(path), config.train_config(model, path),
-                     tuple(priors), recipe_prior(recipes[model]))
-          for path in paths for model, priors in runs.items()]
-
-
-def _quality_markdown(report: Dict[str, Any]) -> str:
-  cfg = report["config"]
-  lines = ["# Model quality: every registered model (issue 10)", "",
-           f"Date: {report['date']}  ",
-           f"Command: `{report['command']}`  " if report["command"]
-           else "Command: (library call)  ",
-           f"Scale {cfg['scale']}: dcgan width {report['settings']['width']}, m = "
-           f"{cfg['latent_dim']}, batch {cfg['batch_size']}, {report['settings']['epochs']} "
-           f"epochs" + (f" of {cfg['steps_per_epoch']} steps" if cfg["steps_per_epoch"]
-                        else "") + f", seed {cfg['seed']}; each model's own recipe"
-           + (f", plus `{cfg['model_flags']}`" if cfg["model_flags"] else "") + ".  ",
-           f"Samplers: each model's own prior; ex-post rows: --expost={cfg['expost']} "
-           f"(GMM-{cfg['gmm_components']}, full covariance, on the training codes).  ",
-           "Lower FID is better; precision / recall: improved P&R (k = 3) and PRD "
-           "F_1/8 / F_8, higher is better. m_A: active dimensions; NAC: mean |off-diagonal "
-           "correlation| of the test codes. Training minutes are summed over resumes.", ""]
-  if report.get("same_training"):
-    lines += ["Trained once, reported under their twin's row (the same recipe; ex-post "
-              "recipes add their prior's row): " + ", ".join(
-                  f"{model} = {row}" for model, row in report["same_training"].items())
-              + ".", ""]
-  if not report["complete"]:
-    lines += [f"**Incomplete: {report['runs_done']} of {report['runs_planned']} runs done "
-              "(run the same command again to resume).**", ""]
-  for key, entry in report["datasets"].items():
-    if entry["status"] != "measured":
-      lines += [f"## {key}", "", f"Skipped: {entry['status']}.", ""]
-      continue
-    lines += [f"## {key}", ""]
-    rows = entry["rows"]
-    first = next((r for r in rows.values() if r.get("status") == "ok"), {})
-    lines.append(f"Data `{entry['path']}`; {first.get('num_samples', '–')} samples per "
-                 f"metric, {first.get('fid_label', 'FID')}"
-                 + (f" (classifier test accuracy "
-                    f"{first['domain_classifier_test_accuracy']:.3f})"
-                    if first.get("domain_classifier_test_accuracy") else "") + ".")
-    lines.append("")
-    body = []
-    for rank, name in enumerate(rank_rows(rows), 1):
-      r = rows[name]
-      if r.get("status") != "ok":
-        body.append([rank, name, r.get("sampler", r["prior"]), r["status"]] + ["–"] * 10)
-        continue
-      body.append([rank, name, r["sampler"], experiments.fmt(r["fid_generation"]),
-                   experiments.fmt(r["fid_reconstruction"]),
-                   experiments.fmt(r["improved_precision"], 3),
-                   experiments.fmt(r["improved_recall"], 3),
-                   experiments.fmt(r["prd_f1_8_precision"], 3),
-                   experiments.fmt(r["prd_f8_recall"], 3),
-                   f"{r['active_dims']} / {r['latent_dim']}", experiments.fmt(r["nac"], 3),
-                   experiments.fmt(r["train_minutes"], 1), r["epochs"]])
-    lines += [experiments.markdown_table(
-        ["rank", "row", "sampler", "gen. FID", "rec. FID", "precision", "recall",
-         "PRD F_1/8", "PRD F_8", "m_A / m", "NAC", "train min", "epochs"], body,
-        right=[True, False, False] + [True] * 10), ""]
-    lines += [f"* {s}" for s in entry["ranking"]] + [""]
-  return "\n".join(lines)
-
-
-def run_quality(config: QualityConfig, command: Optional[str] = None,
-                verbose: Optional[int] = None,
-                say: Callable[[str], None] = _say) -> Optional[Dict[str, Any]]:
-  """Trains and evaluates every planned model on every present data file.
-
-  Rewrites <out>.json and <out>.md after every run (marked incomplete until the last).
-
-  Args:
-    config: the benchmark.
-    command: the command line, recorded in the report.
-    verbose: Keras progress output of training.
-    say: where progress lines go.
-
-  Returns:
-    The report, or None when no data file is present (nothing written).
-
-  Raises:
-    ConfigError: bad input (unknown model, bad --model_flags for a model, an unreadable
-      npz, a workdir trained with other settings), before anything is written.
-  """
-  present, skipped = split_npz_files(config, say)
-  if not present:
-    return None
-  from rae_tf import training  # pylint: disable=g-import-not-at-top
-  from rae_tf.models import zoo  # pylint: disable=g-import-not-at-top
-  registered = tuple(zoo.MODELS.names())
-  recipes = {name: zoo.MODELS.get(name) for name in registered}
-  check_inputs(config.setting("features"), config.inception_weights,
-               [(config.work_root, "--work_root"),
-                (os.path.dirname(os.path.abspath(config.out)), "--out")])
-  twins = {name: zoo.training_twin(name) for name in registered}
-  plan = plan_quality(config, registered, recipes, present, twins)
-  for run in plan:  # Refuse bad model flags and mismatching workdirs before any work.
-    zoo.resolve_hparams(run.train_config, is_image=True, data_shape=(28, 28, 1))
-    training.check_workdir(run.train_config)
-  request = config.request()
-  report = {"benchmark": "quality", "date": experiments.now(), "command": command,
-            "config": config.to_dict(), "registered_models": list(registered),
-            "settings": {"width": config.setting("width"),
-                         "epochs": config.setting("epochs"),
-                         "features": config.setting("features")},
-            "same_training": same_training(config.model_list() or registered, recipes,
-                                           twins, config.expost),
-            "datasets": {}, "runs_planned": len(plan), "runs_done": 0, "complete": False}
-  for key, path in skipped.items():
-    report["datasets"][key] = {"path": path, "status": f"{path} not found", "rows": {}}
-  for path in present:
-    report["datasets"][data_key_of(path)] = {"path": path, "status": "measured",
-                                             "rows": {}, "ranking": []}
-  start = time.time()
-  for i, run in enumerate(plan, 1):
-    say(f"quality {i}/{len(plan)}: {run.key} on {run.data_key} "
-        f"({run.train_config.epochs} epochs) in {run.train_config.workdir} ...")
-    rows = measure(run, request, verbose)
-    entry = report["datasets"][run.data_key]
-    entry["rows"].update(rows)
-    entry["ranking"] = ranking_sentences(entry["rows"])
-    report["runs_done"] = i
-    report["complete"] = i == len(plan)
-    for name, r in rows.items():
-      say(f"{run.data_key} {name}: " + (
-          f"generation FID {experiments.fmt(r['fid_generation'])}, reconstruction FID "
-          f"{experiments.fmt(r['fid_reconstruction'])}" if r["status"] == "ok"
-          else r["status"]) + f" [{(time.time() - start) / 60:.1f} min elapsed]")
-    write_report(config.out, report, _quality_markdown(report))
-  say(f"wrote {config.out}.md and {config.out}.json")
-  return report
-
-
-def write_report(out: str, report: Dict[str, Any], markdown: str):
-  """<out>.json (JSON-safe) and <out>.md, each atomically."""
-  os.makedirs(os.path.dirname(os.path.abspath(out)) or ".", exist_ok=True)
-  outputs.atomic_write(out + ".json", json.dumps(experiments.json_safe(report), indent=2,
-                                                 sort_keys=True))
-  outputs.atomic_write(out + ".md", markdown)
+from rae_tf.viz import plots
 
 
 # ------------------------------------------------------------------- the seed's tables
@@ -1255,7 +601,7 @@ def latent_statements(report: Dict[str, Any], sweep: bool) -> List[str]:
     rows, wae = p["rows"], p["wae_model"]
     fid = {(r["model"], r["m"]): r.get("fid_generation") for r in rows}
     ms = sorted({r["m"] for r in rows})
-    wae_fids = [(fid.get((wae, m)), m) for m in ms if _number(fid.get((wae, m))) is not None]
+    wae_fids = [(fid.get((wae, m)), m) for m in ms if as_number(fid.get((wae, m))) is not None]
     if sweep and wae_fids:
       best_fid, best_m = min(wae_fids)
       out.append(f"{panel}: {wae}'s generation FID is best at m = {best_m} ({best_fid:.2f})"
@@ -1272,7 +618,7 @@ def latent_statements(report: Dict[str, Any], sweep: bool) -> List[str]:
       nac = {(r["model"], r["m"]): r.get("nac") for r in rows}
       for m in ms:
         a, b = nac.get((wae, m)), nac.get(("maskaae", m))
-        if _number(a) is not None and _number(b) is not None:
+        if as_number(a) is not None and as_number(b) is not None:
           out.append(f"{panel}, m = {m}: NAC {wae} {a:.3f}, maskaae {b:.3f} (Fig. 7: "
                      "MaskAAE's codes less correlated) — "
                      + ("as the seed shows" if b < a else "not as the seed shows"))
@@ -1383,7 +729,7 @@ def _write_table5(config: ReproduceConfig, report: Dict[str, Any]):
 
 def run_reproduction(config: ReproduceConfig, command: Optional[str] = None,
                      verbose: Optional[int] = None,
-                     say: Callable[[str], None] = _say) -> Dict[str, Any]:
+                     say: Callable[[str], None] = say_progress) -> Dict[str, Any]:
   """Regenerates one of the seed's tables or figures beside its published numbers.
 
   Writes <out_dir>/table<N>.md, .json and .png (Figs. 2/5: fig2_5*, Figs. 6/7: fig6_7*,
@@ -1408,5 +754,3 @@ def run_reproduction(config: ReproduceConfig, command: Optional[str] = None,
   if config.table == "5":
     return _table5(config, command, verbose, say)
   return _latent_figs(config, command, verbose, say)
-
-

@@ -8,6 +8,9 @@ import os
 import numpy as np
 import pytest
 
+from rae_tf import benchmark_runs
+from rae_tf import experiments
+from rae_tf import quality
 from rae_tf import reproduction
 from rae_tf import seed_tables
 from rae_tf.errors import ConfigError
@@ -39,9 +42,9 @@ FIXTURE_ROWS = {
 
 
 def test_rank_and_sentences_from_fixture_numbers():
-  assert reproduction.rank_rows(FIXTURE_ROWS) == ["rae_l2_gmm+gmm", "flexae", "wae_gan",
+  assert benchmark_runs.rank_rows(FIXTURE_ROWS) == ["rae_l2_gmm+gmm", "flexae", "wae_gan",
                                                   "maskaae"]
-  text = reproduction.ranking_sentences(FIXTURE_ROWS)
+  text = benchmark_runs.ranking_sentences(FIXTURE_ROWS)
   assert text[0].startswith("Order by generation FID") and "rae_l2_gmm+gmm (10.00) < " \
       "flexae (12.00) < wae_gan (20.00)" in text[0]
   flexae = [s for s in text if s.startswith("flexae (")]
@@ -49,70 +52,70 @@ def test_rank_and_sentences_from_fixture_numbers():
                     "beats 1 row(s)."]
   assert any("No generation FID" in s and "maskaae" in s for s in text)
   assert "maskaae: no measured row." in text
-  best = reproduction.ranking_sentences({"flexae": FIXTURE_ROWS["flexae"],
+  best = benchmark_runs.ranking_sentences({"flexae": FIXTURE_ROWS["flexae"],
                                          "wae_gan": FIXTURE_ROWS["wae_gan"]})
   assert any(s.startswith("flexae has the best generation FID") for s in best)
 
 
 def test_gap_scalars_tuples_and_missing():
-  assert reproduction.gap(12.5, 10.5) == pytest.approx(2.0)
-  assert reproduction.gap((8.0, 7.0), (6.15, 7.30)) == pytest.approx((1.85, -0.3))
-  assert reproduction.gap(None, 10.0) is None and reproduction.gap(3.0, None) is None
-  assert reproduction.gap((None, 5.0), (1.0, 4.0)) == (None, 1.0)
-  assert reproduction.gap(None, (1.0, 2.0)) == (None, None)
-  assert reproduction.fmt_gap(-0.3) == "-0.30" and reproduction.fmt_gap(None) == "–"
+  assert benchmark_runs.gap(12.5, 10.5) == pytest.approx(2.0)
+  assert benchmark_runs.gap((8.0, 7.0), (6.15, 7.30)) == pytest.approx((1.85, -0.3))
+  assert benchmark_runs.gap(None, 10.0) is None and benchmark_runs.gap(3.0, None) is None
+  assert benchmark_runs.gap((None, 5.0), (1.0, 4.0)) == (None, 1.0)
+  assert benchmark_runs.gap(None, (1.0, 2.0)) == (None, None)
+  assert benchmark_runs.fmt_gap(-0.3) == "-0.30" and benchmark_runs.fmt_gap(None) == "–"
 
 
 def test_parse_model_flags_and_refusals():
-  got = reproduction.parse_model_flags(
+  got = benchmark_runs.parse_model_flags(
       'flexae:"--critic_width=256 --prior_width=64"; maskaae:--mask_psi_max=3')
   assert got == {"flexae": "--critic_width=256 --prior_width=64",
                  "maskaae": "--mask_psi_max=3"}
-  assert reproduction.model_overrides(got, "flexae") == {"critic_width": 256,
+  assert benchmark_runs.model_overrides(got, "flexae") == {"critic_width": 256,
                                                          "prior_width": 64}
-  assert reproduction.model_overrides(got, "wae_gan") == {}
+  assert benchmark_runs.model_overrides(got, "wae_gan") == {}
   for bad in ("flexae --critic_width=3", "flexae:--a=1;flexae:--b=2"):
     with pytest.raises(ConfigError):
-      reproduction.parse_model_flags(bad)
+      benchmark_runs.parse_model_flags(bad)
   with pytest.raises(ConfigError, match="--epochs"):
-    reproduction.model_overrides({"flexae": "--epochs=3"}, "flexae")
+    benchmark_runs.model_overrides({"flexae": "--epochs=3"}, "flexae")
 
 
 def test_row_overrides_take_the_training_twins_flags():
-  flags = reproduction.parse_model_flags(
+  flags = benchmark_runs.parse_model_flags(
       'rae_l2:"--learning_rate=5e-4 --plateau_patience=5";rae_l2_gmm:--plateau_patience=7')
-  got = reproduction.row_overrides(flags, "rae_l2_gmm", " --latent_l2=1e-3", "row")
+  got = benchmark_runs.row_overrides(flags, "rae_l2_gmm", " --latent_l2=1e-3", "row")
   assert got == {"latent_l2": 1e-3, "learning_rate": 5e-4, "plateau_patience": 7}
-  assert reproduction.row_overrides(flags, "vae", "", "row") == {}
+  assert benchmark_runs.row_overrides(flags, "vae", "", "row") == {}
   with pytest.raises(ConfigError, match="row"):
-    reproduction.row_overrides(flags, "vae", "--epochs=3", "row")
+    benchmark_runs.row_overrides(flags, "vae", "--epochs=3", "row")
 
 
 def test_resolve_model_picks_first_registered():
-  assert reproduction.resolve_model(("rae_l2_gmm", "rae_l2"), ("rae_l2",)) == "rae_l2"
-  assert reproduction.resolve_model(("two_stage_vae",), ("vae", "rae_l2")) is None
+  assert benchmark_runs.resolve_model(("rae_l2_gmm", "rae_l2"), ("rae_l2",)) == "rae_l2"
+  assert benchmark_runs.resolve_model(("two_stage_vae",), ("vae", "rae_l2")) is None
   candidates = ("vae_fixed_var", "vae --likelihood=gaussian")
-  assert reproduction.resolve_candidate(candidates, ("vae",)) == ("vae",
+  assert benchmark_runs.resolve_candidate(candidates, ("vae",)) == ("vae",
                                                                   "--likelihood=gaussian")
-  assert reproduction.resolve_candidate(candidates, ("vae", "vae_fixed_var")) == (
+  assert benchmark_runs.resolve_candidate(candidates, ("vae", "vae_fixed_var")) == (
       "vae_fixed_var", "")
 
 
 def test_quality_markdown_and_json_writers(tmp_path):
   report = {"benchmark": "quality", "date": "2026-01-01T00:00:00+00:00",
             "command": "python benchmarks/quality.py --fixture",
-            "config": reproduction.QualityConfig(out=str(tmp_path / "R")).to_dict(),
+            "config": quality.QualityConfig(out=str(tmp_path / "R")).to_dict(),
             "settings": {"width": 32, "epochs": 10, "features": "domain"},
             "runs_planned": 4, "runs_done": 4, "complete": True,
             "datasets": {"fashion_mnist": {"path": "f.npz", "status": "measured",
                                            "rows": FIXTURE_ROWS,
-                                           "ranking": reproduction.ranking_sentences(
+                                           "ranking": benchmark_runs.ranking_sentences(
                                                FIXTURE_ROWS)},
                          "mnist10k": {"path": "m.npz", "status": "m.npz not found",
                                       "rows": {}}}}
   report["datasets"]["fashion_mnist"]["rows"]["wae_gan"]["nac"] = float("nan")
-  md = reproduction._quality_markdown(report)  # pylint: disable=protected-access
-  reproduction.write_report(str(tmp_path / "R"), report, md)
+  md = quality._quality_markdown(report)  # pylint: disable=protected-access
+  benchmark_runs.write_report(str(tmp_path / "R"), report, md)
   text = (tmp_path / "R.md").read_text()
   table = [l for l in text.splitlines() if l.startswith("| ")]
   assert len(table) == 2 + 4
@@ -123,6 +126,71 @@ def test_quality_markdown_and_json_writers(tmp_path):
   saved = json.loads((tmp_path / "R.json").read_text())
   assert saved["datasets"]["fashion_mnist"]["rows"]["wae_gan"]["nac"] is None  # NaN.
   assert saved["command"] == report["command"] and saved["date"] == report["date"]
+
+
+def _fixture_report(rows, tmp_path, date, **config):
+  """A quality report around FABRICATED rows (test fixture, not a measurement)."""
+  return {"benchmark": "quality", "date": date, "command": f"python quality.py {date}",
+          "config": quality.QualityConfig(out=str(tmp_path / "R"), **config).to_dict(),
+          "settings": {"width": 32, "epochs": 10, "features": "domain"},
+          "registered_models": sorted({r["model"] for r in rows.values()}),
+          "same_training": {}, "runs_planned": len(rows), "runs_done": len(rows),
+          "complete": True,
+          "datasets": {"fashion_mnist": {"path": "f.npz", "status": "measured",
+                                         "rows": rows,
+                                         "ranking": benchmark_runs.ranking_sentences(rows)}}}
+
+
+def test_merge_joins_disjoint_reports_ranks_again_and_names_sources(tmp_path):
+  first = _fixture_report({"flexae": _fixture_row("flexae", "trained", 12.0),
+                           "wae_gan": _fixture_row("wae_gan", "trained", 20.0)},
+                          tmp_path, "2026-01-01", model_flags='flexae:"--critic_steps=5"')
+  second = _fixture_report({"rae_l2+gmm": _fixture_row("rae_l2", "gmm", 10.0),
+                            "wae_gan": _fixture_row("wae_gan", "trained", 18.0)},
+                           tmp_path, "2026-01-02")
+  paths = []
+  for i, report in enumerate((first, second)):
+    benchmark_runs.write_report(str(tmp_path / f"r{i}"), report, "fixture")
+    paths.append(str(tmp_path / f"r{i}.json"))
+  config = quality.QualityConfig(merge=",".join(paths), out=str(tmp_path / "M"))
+  merged = quality.run_merge(config, command="merge", say=lambda _: None)
+  rows = merged["datasets"]["fashion_mnist"]["rows"]
+  assert set(rows) == {"flexae", "wae_gan", "rae_l2+gmm"}
+  assert rows["wae_gan"]["fid_generation"] == 18.0 and rows["wae_gan"]["source"] == 1
+  assert rows["flexae"]["source"] == 0
+  assert merged["replaced_rows"] == [f"fashion_mnist wae_gan: {paths[0]} -> {paths[1]}"]
+  ranking = merged["datasets"]["fashion_mnist"]["ranking"]
+  assert "rae_l2+gmm (10.00) < flexae (12.00) < wae_gan (18.00)" in ranking[0]
+  assert merged["config"]["model_flags"] == 'flexae:"--critic_steps=5"'
+  text = (tmp_path / "M.md").read_text()
+  table = [l for l in text.splitlines() if l.startswith("| ")]
+  assert table[0].endswith("| epochs | src |") and table[2].startswith("| 1 | rae_l2+gmm |")
+  assert table[2].endswith("| 1 |") and f"`{paths[0]}`: 2026-01-01" in text
+  # Other settings, or other flags for one model, are different runs: refused.
+  with pytest.raises(ConfigError, match="latent_dim"):
+    quality.merge_quality_reports([first, _fixture_report({}, tmp_path, "d", latent_dim=8)],
+                                  ["a", "b"])
+  with pytest.raises(ConfigError, match="flexae"):
+    quality.merge_quality_reports(
+        [first, _fixture_report({}, tmp_path, "d", model_flags="flexae:--critic_steps=1")],
+        ["a", "b"])
+
+
+def test_quality_script_merge_refuses_missing_and_foreign_files(tmp_path):
+  out = tmp_path / "M"
+  (tmp_path / "other.json").write_text(json.dumps({"benchmark": "speed"}))
+  for merge, needle in ((tmp_path / "absent.json", "not found"),
+                        (tmp_path / "other.json", "not a quality report")):
+    proc = run_python([QUALITY, f"--merge={merge}", f"--out={out}"], timeout=120)
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and needle in errors[0], proc.stderr
+    assert "--merge" in errors[0] and "Traceback" not in proc.stderr
+    assert not os.path.exists(f"{out}.md") and not os.path.exists(f"{out}.json")
+
+
+def test_markdown_table_refuses_rows_that_would_shift_columns():
+  with pytest.raises(ValueError, match="3 cells for 2 headers"):
+    experiments.markdown_table(["a", "b"], [[1, 2, 3]])
 
 
 def test_model_table_comparison_not_registered_and_missing_data(tmp_path):
@@ -191,7 +259,7 @@ def test_seed_tables_are_complete():
     ({"model_flags": "flexae:--seed=3"}, "--seed")])
 def test_quality_config_refusals(changes, needle):
   with pytest.raises(ConfigError, match=needle):
-    reproduction.QualityConfig(**changes)
+    quality.QualityConfig(**changes)
 
 
 def test_reproduce_config_refusals():
@@ -277,19 +345,19 @@ def _tiny_npz(path):
 def test_quality_end_to_end_tiny(tmp_path):
   """A tiny real run: one model + its GMM row, 1 epoch of 2 steps, 50 samples."""
   _tiny_npz(tmp_path / "tiny.npz")
-  config = reproduction.QualityConfig(
+  config = quality.QualityConfig(
       models="rae_l2", npz_files=f"{tmp_path / 'tiny.npz'},{tmp_path / 'absent.npz'}",
       epochs=1, steps_per_epoch=2, batch_size=50, num_samples=50, prd_runs=1,
       expost="gmm", gmm_components=2, work_root=str(tmp_path / "w"),
       out=str(tmp_path / "R"))
-  report = reproduction.run_quality(config, command="pytest", verbose=0)
+  report = quality.run_quality(config, command="pytest", verbose=0)
   rows = report["datasets"]["tiny"]["rows"]
   assert set(rows) == {"rae_l2", "rae_l2+gmm"} and report["complete"]
   assert all(np.isfinite(r["fid_generation"]) for r in rows.values())
   assert report["datasets"]["absent"]["status"].endswith("not found")
   md = (tmp_path / "R.md").read_text()
   assert "Order by generation FID" in md and "flexae: no measured row." in md
-  again = reproduction.run_quality(config, command="pytest", verbose=0)  # Cached.
+  again = quality.run_quality(config, command="pytest", verbose=0)  # Cached.
   assert again["datasets"]["tiny"]["rows"]["rae_l2"]["fid_generation"] == \
       rows["rae_l2"]["fid_generation"]
 
@@ -304,29 +372,29 @@ def test_plan_trains_aliases_and_expost_recipes_once(tmp_path):
   assert twins["rae_l2_gmm"] == "rae_l2" and twins["vae_bce"] == "vae"
   assert twins["two_stage_vae"] == "vae_learned_var" and twins["flexae"] == "flexae"
   models = "rae_l2_gmm,rae_l2,vae_bce,two_stage_vae,flexae"
-  config = reproduction.QualityConfig(models=models, npz_files="/nonexistent/f.npz",
+  config = quality.QualityConfig(models=models, npz_files="/nonexistent/f.npz",
                                       work_root=str(tmp_path), out=str(tmp_path / "R"))
-  plan = reproduction.plan_quality(config, names, recipes, ["/nonexistent/f.npz"], twins)
+  plan = quality.plan_quality(config, names, recipes, ["/nonexistent/f.npz"], twins)
   assert [(r.key, r.priors) for r in plan] == [
       ("rae_l2", ("trained", "gmm")), ("vae", ("trained",)),
       ("vae_learned_var", ("trained", "vae")), ("flexae", ("trained",))]
   assert plan[0].train_config.model == "rae_l2"
-  assert reproduction.same_training(config.model_list(), recipes, twins) == {
+  assert quality.same_training(config.model_list(), recipes, twins) == {
       "rae_l2_gmm": "rae_l2+gmm", "vae_bce": "vae", "two_stage_vae": "vae_learned_var+vae"}
-  bad = reproduction.QualityConfig(models=models, npz_files="/nonexistent/f.npz",
+  bad = quality.QualityConfig(models=models, npz_files="/nonexistent/f.npz",
                                    model_flags='rae_l2_gmm:"--learning_rate=1e-4"',
                                    work_root=str(tmp_path), out=str(tmp_path / "R"))
   with pytest.raises(ConfigError, match="trains as rae_l2"):
-    reproduction.plan_quality(bad, names, recipes, ["/nonexistent/f.npz"], twins)
+    quality.plan_quality(bad, names, recipes, ["/nonexistent/f.npz"], twins)
 
 
 def test_paper_scale_needs_inception_weights(tmp_path):
-  config = reproduction.QualityConfig(scale="paper", out=str(tmp_path / "R"))
+  config = quality.QualityConfig(scale="paper", out=str(tmp_path / "R"))
   assert config.setting("width") == 128 and config.setting("epochs") == 100
   assert config.request().features == "inception"
   with pytest.raises(ConfigError, match="--inception_weights"):
-    reproduction.check_inputs(config.setting("features"), None, [])
-  reproduction.check_inputs("domain", None, [(str(tmp_path / "w"), "--work_root")])
+    benchmark_runs.check_inputs(config.setting("features"), None, [])
+  benchmark_runs.check_inputs("domain", None, [(str(tmp_path / "w"), "--work_root")])
   assert not (tmp_path / "w").exists()
 
 
@@ -360,11 +428,11 @@ def test_seed_tables_match_the_seed_text():
 
 
 def test_sampler_names():
-  assert reproduction.sampler_name("trained", "standard_normal+mask", 10) == \
+  assert benchmark_runs.sampler_name("trained", "standard_normal+mask", 10) == \
       "masked N(0, I)"
-  assert reproduction.sampler_name("trained", "learned", 10) == "learned G(eps)"
-  assert reproduction.sampler_name("gmm", "standard_normal", 5) == "ex-post GMM-5"
-  assert reproduction.sampler_name("vae", "standard_normal", 10) == \
+  assert benchmark_runs.sampler_name("trained", "learned", 10) == "learned G(eps)"
+  assert benchmark_runs.sampler_name("gmm", "standard_normal", 5) == "ex-post GMM-5"
+  assert benchmark_runs.sampler_name("vae", "standard_normal", 10) == \
       "ex-post second-stage VAE"
 
 
@@ -372,7 +440,7 @@ def test_training_time_is_summed_over_resumes_not_reloads(tmp_path):
   class Outcome:  # A FIXTURE stand-in for experiments.RunOutcome.
     def __init__(self, epochs, seconds):
       self.epochs, self.train_seconds = epochs, seconds
-  seconds = reproduction._train_seconds  # pylint: disable=protected-access
+  seconds = benchmark_runs.summed_train_seconds  # pylint: disable=protected-access
   assert seconds(str(tmp_path), Outcome(2, 10.0)) == 10.0
   assert seconds(str(tmp_path), Outcome(2, 0.5)) == 10.0  # Finished: only reloaded.
   assert seconds(str(tmp_path), Outcome(4, 7.0)) == 17.0  # Resumed to 4 epochs.
