@@ -409,13 +409,17 @@ def load_report(path: str, flag: str = "--merge") -> Dict[str, Any]:
   return report
 
 
+def _without_source(row: Dict[str, Any]) -> Dict[str, Any]:
+  return {k: v for k, v in row.items() if k != "source"}
+
+
 def merge_quality_reports(reports: Sequence[Dict[str, Any]], names: Sequence[str],
                           command: Optional[str] = None) -> Dict[str, Any]:
   """One report from several quality runs with the same settings (e.g. disjoint --models
   run as parallel processes or on several machines).
 
   Rows are joined per data set and ranked again; where two reports hold the same row, the
-  later one wins and the report says so. Each row keeps the index of its source, and the
+  later one wins and the report says so (unless the two are identical copies). Each row keeps the index of its source, and the
   report lists the sources (date, command, runs done), so a table assembled from runs
   of different code versions shows it.
 
@@ -457,7 +461,9 @@ def merge_quality_reports(reports: Sequence[Dict[str, Any]], names: Sequence[str
       if entry["status"] == "measured":
         merged["status"] = "measured"
       for row, values in entry.get("rows", {}).items():
-        if row in merged["rows"]:
+        earlier = merged["rows"].get(row)
+        if earlier is not None and _without_source(earlier) != _without_source(values):
+          # The same row copied into two reports is not a replacement.
           replaced.append(f"{key} {row}: {names[merged['rows'][row]['source']]} -> "
                           f"{names[index]}")
         merged["rows"][row] = {**values, "source": index}
