@@ -74,8 +74,11 @@ HELP = {
     "features": "FID features: domain or inception (default: the scale's).",
     "inception_weights": "Keras InceptionV3 notop weights file (paper scale).",
     "prd_runs": "PRD k-means runs averaged.",
-    "work_root": "Runs (<work_root>/runs/<data>/<model>_<hash>, resumable) and the domain "
-                 "classifier cache.",
+    "work_root": "Runs (<work_root>/runs/<data>/<model>_<hash>, resumable) and, unless "
+                 "--domain_cache, the domain classifier cache.",
+    "domain_cache": "Folder of the domain classifiers (default <work_root>/feature_cache); "
+                    "benchmarks/domain_classifiers holds the ones behind "
+                    "benchmarks/RESULTS.md, so new rows compare with it.",
     "out": "Report path without extension: writes OUT.md and OUT.json.",
     "merge": "Comma-separated report .json files (earlier --out's) to join into one report "
              "at --out instead of training: same settings required; later files win on "

@@ -308,6 +308,7 @@ def measure(run: PlannedRun, request: experiments.EvalRequest,
         "train_minutes": seconds / 60.0,
         "eval_seconds": outcome.eval_seconds.get(prior, 0.0),
         "domain_classifier_test_accuracy": m.get("domain_classifier_test_accuracy"),
+        "domain_classifier_id": m.get("domain_classifier_id"),
         **{k: m.get(k) for k in METRIC_KEYS}}
   return rows
 

@@ -60,9 +60,10 @@ def _features(config: EvalConfig, source, cache_dir: str):
   _say(f"domain classifier: loading from or training into {cache_dir}")
   net = feats.get_domain_features(cache_dir, x_train, y_train, x_test, y_test,
                                   epochs=config.domain_epochs)
-  _say(f"domain classifier test accuracy {net.test_accuracy:.4f}")
-  return (net.features, net.label, {"domain_classifier_test_accuracy": net.test_accuracy},
-          "domain")
+  _say(f"domain classifier test accuracy {net.test_accuracy:.4f}, weights "
+       f"{net.fingerprint}")
+  return (net.features, net.label, {"domain_classifier_test_accuracy": net.test_accuracy,
+                                    "domain_classifier_id": net.fingerprint}, "domain")
 
 
 def evaluate(config: EvalConfig) -> Dict[str, Any]:

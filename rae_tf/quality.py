@@ -80,7 +80,11 @@ class QualityConfig:
     num_samples: samples per metric (None: min(10000, the test split)).
     inception_weights: InceptionV3 notop weights file (features "inception").
     prd_runs: PRD k-means runs.
-    work_root: runs (<work_root>/runs/<data>/<model>_<hash>) and the feature cache.
+    work_root: runs (<work_root>/runs/<data>/<model>_<hash>) and, unless --domain_cache,
+      the domain classifier cache (<work_root>/feature_cache).
+    domain_cache: folder of the domain classifiers (None: <work_root>/feature_cache). Its
+      training is not bit-reproducible, so domain FIDs compare only under one classifier:
+      benchmarks/domain_classifiers holds the ones behind benchmarks/RESULTS.md.
     out: report path without extension (OUT.md, OUT.json).
     merge: comma-separated report .json files to join into one report at --out instead
       of training (see merge_quality_reports); "" = train and measure.
@@ -103,6 +107,7 @@ class QualityConfig:
   prd_runs: int = 10
   merge: str = ""
   work_root: str = "runs/quality"
+  domain_cache: Optional[str] = None
   out: str = os.path.join(REPO, "benchmarks", "RESULTS")
 
   def __post_init__(self):
@@ -153,7 +158,8 @@ class QualityConfig:
     return experiments.EvalRequest(
         num_samples=self.num_samples, features=self.setting("features"),
         inception_weights=self.inception_weights,
-        cache_dir=os.path.join(os.path.abspath(self.work_root), "feature_cache"),
+        cache_dir=os.path.abspath(self.domain_cache) if self.domain_cache else
+        os.path.join(os.path.abspath(self.work_root), "feature_cache"),
         prd_runs=self.prd_runs, gmm_components=self.gmm_components)
 
   def train_config(self, model: str, path: str) -> TrainConfig:
@@ -294,7 +300,9 @@ def _quality_markdown(report: Dict[str, Any]) -> str:
     lines.append(f"Data `{entry['path']}`; {first.get('num_samples', '–')} samples per "
                  f"metric, {first.get('fid_label', 'FID')}"
                  + (f" (classifier test accuracy "
-                    f"{first['domain_classifier_test_accuracy']:.3f})"
+                    f"{first['domain_classifier_test_accuracy']:.3f}"
+                    + (f", weights {first['domain_classifier_id']}"
+                       if first.get("domain_classifier_id") else "") + ")"
                     if first.get("domain_classifier_test_accuracy") else "") + ".")
     lines.append("")
     body = []
@@ -413,6 +421,34 @@ def _without_source(row: Dict[str, Any]) -> Dict[str, Any]:
   return {k: v for k, v in row.items() if k != "source"}
 
 
+def _check_one_classifier(data_key: str, rows: Dict[str, Dict[str, Any]],
+                          names: Sequence[str]) -> None:
+  """Refuses a data set whose rows were measured by different domain classifiers.
+
+  A retrained classifier gives other domain FIDs, so such rows do not share a ranking.
+  Rows carry the classifier's weights fingerprint (older reports only its test accuracy,
+  compared to 4 digits).
+  """
+  seen: Dict[str, Tuple[str, str]] = {}  # "id" / "accuracy" -> (value, source name).
+  for row in rows.values():
+    if row.get("status") != "ok" or row.get("features", "domain") != "domain":
+      continue
+    source = names[row["source"]]
+    marks = {"id": row.get("domain_classifier_id")}
+    if row.get("domain_classifier_test_accuracy") is not None:
+      marks["accuracy"] = f"{row['domain_classifier_test_accuracy']:.4f}"
+    for kind, value in marks.items():
+      if value is None:
+        continue
+      value_seen, where = seen.setdefault(kind, (value, source))
+      if value_seen != value:
+        what = "weights" if kind == "id" else "test accuracy"
+        raise ConfigError(
+            f"--merge: {data_key} rows were measured by different domain classifiers "
+            f"({what} {value_seen} in {where}, {value} in {source}); their domain FIDs "
+            "are not comparable: evaluate every run with one --domain_cache")
+
+
 def merge_quality_reports(reports: Sequence[Dict[str, Any]], names: Sequence[str],
                           command: Optional[str] = None) -> Dict[str, Any]:
   """One report from several quality runs with the same settings (e.g. disjoint --models
@@ -430,7 +466,8 @@ def merge_quality_reports(reports: Sequence[Dict[str, Any]], names: Sequence[str
 
   Raises:
     ConfigError: no reports, or settings (MERGE_KEYS, width, epochs, features) or a model's
-      --model_flags that differ between reports.
+      --model_flags that differ between reports, or one data set's rows measured by
+      different domain classifiers.
   """
   if not reports:
     raise ConfigError("--merge: give at least one report .json")
@@ -467,7 +504,8 @@ def merge_quality_reports(reports: Sequence[Dict[str, Any]], names: Sequence[str
           replaced.append(f"{key} {row}: {names[merged['rows'][row]['source']]} -> "
                           f"{names[index]}")
         merged["rows"][row] = {**values, "source": index}
-  for entry in datasets.values():
+  for key, entry in datasets.items():
+    _check_one_classifier(key, entry["rows"], names)
     entry["ranking"] = ranking_sentences(entry["rows"]) if entry["rows"] else []
   same = {}
   registered: List[str] = []

@@ -299,6 +299,7 @@ def test_domain_classifier_trains_and_caches(tmp_path):
   reloaded = features.get_domain_features(str(tmp_path), x_train, y_train, x_test, y_test,
                                           epochs=3, batch_size=64)
   assert reloaded.test_accuracy == net.test_accuracy
+  assert reloaded.fingerprint == net.fingerprint and len(net.fingerprint) == 12
   np.testing.assert_array_equal(reloaded.features(x_test[:50]), feats)
   assert sorted(os.listdir(tmp_path)) == files  # Loaded, not retrained.
   with pytest.raises(ConfigError, match="trained on"):
@@ -311,6 +312,17 @@ def test_domain_classifier_any_shape(shape):
   model = features.build_domain_classifier(shape, 10)
   extractor = features.DomainClassifierFeatures(model, 0.0)
   assert extractor.features(np.zeros((3,) + shape, np.float32)).shape == (3, 128)
+
+
+def test_weights_fingerprint_tells_classifiers_apart():
+  from rae_tf.metrics import features  # pylint: disable=g-import-not-at-top
+  model = features.build_domain_classifier((8, 8, 1), 3, seed=0)
+  same = features.build_domain_classifier((8, 8, 1), 3, seed=0)
+  assert features.weights_fingerprint(model) == features.weights_fingerprint(same)
+  weights = same.get_weights()
+  weights[-1] = weights[-1] + 1e-6  # One bias nudged: another classifier.
+  same.set_weights(weights)
+  assert features.weights_fingerprint(model) != features.weights_fingerprint(same)
 
 
 def test_domain_features_need_labels(tmp_path):

@@ -176,6 +176,23 @@ def test_merge_joins_disjoint_reports_ranks_again_and_names_sources(tmp_path):
         ["a", "b"])
 
 
+def test_merge_refuses_rows_of_different_domain_classifiers(tmp_path):
+  def report(date, **extra):
+    return _fixture_report({f"m{date}": _fixture_row("vae", "trained", 9.0, **extra)},
+                           tmp_path, date)
+  old = report("1", domain_classifier_test_accuracy=0.9007)
+  new = report("2", domain_classifier_test_accuracy=0.9007, domain_classifier_id="aaaa")
+  other = report("3", domain_classifier_test_accuracy=0.9007, domain_classifier_id="bbbb")
+  retrained = report("4", domain_classifier_test_accuracy=0.8991)
+  # The same accuracy and one fingerprint (the old row has none): one table.
+  rows = quality.merge_quality_reports([old, new], ["o", "n"])["datasets"]["fashion_mnist"]
+  assert set(rows["rows"]) == {"m1", "m2"}
+  with pytest.raises(ConfigError, match=r"weights aaaa in n, bbbb in x.*--domain_cache"):
+    quality.merge_quality_reports([old, new, other], ["o", "n", "x"])
+  with pytest.raises(ConfigError, match=r"test accuracy 0.9007 in o, 0.8991 in r"):
+    quality.merge_quality_reports([old, retrained], ["o", "r"])
+
+
 def test_quality_script_merge_refuses_missing_and_foreign_files(tmp_path):
   out = tmp_path / "M"
   (tmp_path / "other.json").write_text(json.dumps({"benchmark": "speed"}))

@@ -196,6 +196,8 @@ class DomainClassifierFeatures:
     model: the keras classifier.
     test_accuracy: its accuracy on the test split (a sanity check of the features).
     info: the metadata stored in the cache json.
+    fingerprint: 12 hex digits of its weights (`weights_fingerprint`): two reports'
+      domain FIDs are comparable when their fingerprints agree.
   """
 
   label = "domain FID"
@@ -206,6 +208,7 @@ class DomainClassifierFeatures:
     self.model = model
     self.test_accuracy = float(test_accuracy)
     self.info = dict(info or {})
+    self.fingerprint = weights_fingerprint(model)
     self._extractor = keras.Model(model.input, model.get_layer("penultimate").output)
 
   @classmethod
@@ -301,6 +304,20 @@ def _batched(model, images: np.ndarray, batch_size: int) -> np.ndarray:
   out = [np.asarray(model(images[i:i + batch_size], training=False))
          for i in range(0, len(images), batch_size)]
   return np.concatenate(out, axis=0)
+
+
+def weights_fingerprint(model) -> str:
+  """12 hex digits of sha256 over a keras model's weights (shapes and bytes, in order).
+
+  The classifier's training is not bit-reproducible (a retrained one gives other domain
+  FIDs), so reports record this to say which classifier measured them.
+  """
+  digest = hashlib.sha256()
+  for w in model.get_weights():
+    w = np.ascontiguousarray(w, dtype=np.float32)
+    digest.update(str(w.shape).encode())
+    digest.update(w.tobytes())
+  return digest.hexdigest()[:12]
 
 
 def _json_path(model_path: str) -> str:
