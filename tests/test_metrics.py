@@ -1,4 +1,5 @@
 """Correctness tests of rae_tf.metrics (FID, PRD, improved P&R, NAC, feature networks)."""
+import json
 import os
 
 import numpy as np
@@ -304,6 +305,12 @@ def test_domain_classifier_trains_and_caches(tmp_path):
   assert sorted(os.listdir(tmp_path)) == files  # Loaded, not retrained.
   with pytest.raises(ConfigError, match="trained on"):
     reloaded.features(np.zeros((2, 8, 8, 1)))
+  meta = json.loads((tmp_path / files[0]).read_text())
+  assert meta["weights"] == net.fingerprint
+  (tmp_path / files[0]).write_text(json.dumps(dict(meta, weights="0" * 12)))
+  with pytest.raises(ConfigError, match="restore the pair"):  # A swapped classifier.
+    features.get_domain_features(str(tmp_path), x_train, y_train, x_test, y_test,
+                                 epochs=3, batch_size=64)
 
 
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (64, 64, 3)])

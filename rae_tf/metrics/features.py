@@ -268,11 +268,15 @@ class DomainClassifierFeatures:
       raise ConfigError(f"{model_path}: the domain classifier cache file must end in .keras.")
     os.makedirs(os.path.dirname(os.path.abspath(model_path)), exist_ok=True)
     tmp = f"{model_path[:-len('.keras')]}.tmp{os.getpid()}.keras"
-    self.model.save(tmp)
+    import keras  # pylint: disable=g-import-not-at-top
+    weights_only = keras.models.clone_model(self.model)  # Uncompiled: no Adam moments,
+    weights_only.set_weights(self.model.get_weights())  # a third of the file.
+    weights_only.save(tmp)
     os.replace(tmp, model_path)
     json_path = _json_path(model_path)
     with open(json_path + f".tmp{os.getpid()}", "w") as f:
-      json.dump(dict(self.info, test_accuracy=self.test_accuracy), f, indent=2)
+      json.dump(dict(self.info, test_accuracy=self.test_accuracy, weights=self.fingerprint),
+                f, indent=2)
     os.replace(json_path + f".tmp{os.getpid()}", json_path)
 
   @classmethod
@@ -286,7 +290,12 @@ class DomainClassifierFeatures:
     with open(json_path) as f:
       info = json.load(f)
     model = keras.models.load_model(model_path, compile=False)
-    return cls(model, info["test_accuracy"], info)
+    result = cls(model, info["test_accuracy"], info)
+    if info.get("weights", result.fingerprint) != result.fingerprint:
+      raise ConfigError(f"{model_path}: weights {result.fingerprint}, but its .json names "
+                        f"{info['weights']} (a file replaced by hand?); restore the pair or "
+                        "delete both to retrain.")
+    return result
 
   def features(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """[N, 128] float32 penultimate activations of images shaped like the training set."""
