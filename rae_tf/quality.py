@@ -88,6 +88,8 @@ class QualityConfig:
     out: report path without extension (OUT.md, OUT.json).
     merge: comma-separated report .json files to join into one report at --out instead
       of training (see merge_quality_reports); "" = train and measure.
+    drop_rows: with --merge, comma-separated "DATA:ROW" rows left out of the merged table
+      (e.g. rows measured by code since fixed); the report lists them.
   """
   models: str = ""
   npz_files: str = DEFAULT_NPZ
@@ -106,6 +108,7 @@ class QualityConfig:
   inception_weights: Optional[str] = None
   prd_runs: int = 10
   merge: str = ""
+  drop_rows: str = ""
   work_root: str = "runs/quality"
   domain_cache: Optional[str] = None
   out: str = os.path.join(REPO, "benchmarks", "RESULTS")
@@ -136,10 +139,20 @@ class QualityConfig:
     for model in flags_by_model:
       model_overrides(flags_by_model, model)
     self.request()
+    for item in self.drop_row_list():
+      if not self.merge:
+        raise ConfigError("--drop_rows is for --merge: pass the reports to join too")
+      if len(item) != 2 or not all(item):
+        raise ConfigError(f"--drop_rows={self.drop_rows!r}: expected comma-separated "
+                          "DATA:ROW, e.g. fashion_mnist:vae_vamp")
     for path in self.merge_paths():
       if not os.path.isfile(path):
         raise ConfigError(f"--merge: {path} not found; pass the .json reports of earlier "
                           "quality runs, comma-separated")
+
+  def drop_row_list(self) -> Tuple[Tuple[str, ...], ...]:
+    return tuple(tuple(p.strip().split(":", 1)) for p in self.drop_rows.split(",")
+                 if p.strip())
 
   def merge_paths(self) -> Tuple[str, ...]:
     return tuple(p.strip() for p in self.merge.split(",") if p.strip())
@@ -286,7 +299,9 @@ def _quality_markdown(report: Dict[str, Any]) -> str:
               "row's; where two held a row the later one's is shown):", ""]
     lines += [f"{i}. `{s['path']}`: {s['date']}, {s['runs_done']} of {s['runs_planned']} "
               f"runs done; `{s['command']}`" for i, s in enumerate(sources)]
-    lines += [f"* replaced: {r}" for r in report.get("replaced_rows", [])] + [""]
+    lines += [f"* replaced: {r}" for r in report.get("replaced_rows", [])]
+    lines += [f"* left out (`--drop_rows`): {r}" for r in report.get("dropped_rows", [])]
+    lines += [""]
   elif not report["complete"]:
     lines += [f"**Incomplete: {report['runs_done']} of {report['runs_planned']} runs done "
               "(run the same command again to resume).**", ""]
@@ -450,7 +465,8 @@ def _check_one_classifier(data_key: str, rows: Dict[str, Dict[str, Any]],
 
 
 def merge_quality_reports(reports: Sequence[Dict[str, Any]], names: Sequence[str],
-                          command: Optional[str] = None) -> Dict[str, Any]:
+                          command: Optional[str] = None,
+                          drop_rows: Sequence[Tuple[str, str]] = ()) -> Dict[str, Any]:
   """One report from several quality runs with the same settings (e.g. disjoint --models
   run as parallel processes or on several machines).
 
@@ -463,11 +479,13 @@ def merge_quality_reports(reports: Sequence[Dict[str, Any]], names: Sequence[str
     reports: quality reports (run_quality's or load_report's), earliest first.
     names: what to call each source (its path).
     command: the merging command line, recorded in the report.
+    drop_rows: (data key, row) pairs left out of the result (each must exist); the
+      report lists them with their source.
 
   Raises:
     ConfigError: no reports, or settings (MERGE_KEYS, width, epochs, features) or a model's
       --model_flags that differ between reports, or one data set's rows measured by
-      different domain classifiers.
+      different domain classifiers, or a drop_rows row that no report holds.
   """
   if not reports:
     raise ConfigError("--merge: give at least one report .json")
@@ -504,6 +522,13 @@ def merge_quality_reports(reports: Sequence[Dict[str, Any]], names: Sequence[str
           replaced.append(f"{key} {row}: {names[merged['rows'][row]['source']]} -> "
                           f"{names[index]}")
         merged["rows"][row] = {**values, "source": index}
+  dropped: List[str] = []
+  for data_key, row in drop_rows:
+    held = datasets.get(data_key, {}).get("rows", {})
+    if row not in held:
+      raise ConfigError(f"--drop_rows: no report holds {data_key}:{row}; rows there: "
+                        f"{', '.join(sorted(held)) or 'none'}")
+    dropped.append(f"{data_key} {row} (from {names[held.pop(row)['source']]})")
   for key, entry in datasets.items():
     _check_one_classifier(key, entry["rows"], names)
     entry["ranking"] = ranking_sentences(entry["rows"]) if entry["rows"] else []
@@ -524,7 +549,7 @@ def merge_quality_reports(reports: Sequence[Dict[str, Any]], names: Sequence[str
       "sources": [{"path": name, "date": r.get("date"), "command": r.get("command"),
                    "runs_done": r.get("runs_done"), "runs_planned": r.get("runs_planned"),
                    "complete": r.get("complete")} for name, r in zip(names, reports)],
-      "replaced_rows": replaced}
+      "replaced_rows": replaced, "dropped_rows": dropped}
 
 
 def run_merge(config: QualityConfig, command: Optional[str] = None,
@@ -532,7 +557,8 @@ def run_merge(config: QualityConfig, command: Optional[str] = None,
   """Joins --merge's reports into --out (.md and .json); nothing is trained."""
   names = config.merge_paths()
   check_inputs(None, None, [(os.path.dirname(os.path.abspath(config.out)), "--out")])
-  report = merge_quality_reports([load_report(p) for p in names], names, command)
+  report = merge_quality_reports([load_report(p) for p in names], names, command,
+                                 drop_rows=config.drop_row_list())
   write_report(config.out, report, _quality_markdown(report))
   say(f"merged {len(names)} reports: wrote {config.out}.md and {config.out}.json")
   return report

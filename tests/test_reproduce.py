@@ -191,6 +191,13 @@ def test_merge_refuses_rows_of_different_domain_classifiers(tmp_path):
     quality.merge_quality_reports([old, new, other], ["o", "n", "x"])
   with pytest.raises(ConfigError, match=r"test accuracy 0.9007 in o, 0.8991 in r"):
     quality.merge_quality_reports([old, retrained], ["o", "r"])
+  # A row left out (stale code) no longer blocks the merge, and the report says so.
+  kept = quality.merge_quality_reports([old, retrained], ["o", "r"],
+                                       drop_rows=[("fashion_mnist", "m4")])
+  assert set(kept["datasets"]["fashion_mnist"]["rows"]) == {"m1"}
+  assert kept["dropped_rows"] == ["fashion_mnist m4 (from r)"]
+  with pytest.raises(ConfigError, match="no report holds fashion_mnist:m9"):
+    quality.merge_quality_reports([old], ["o"], drop_rows=[("fashion_mnist", "m9")])
 
 
 def test_quality_script_merge_refuses_missing_and_foreign_files(tmp_path):
@@ -203,6 +210,9 @@ def test_quality_script_merge_refuses_missing_and_foreign_files(tmp_path):
     assert proc.returncode == 2 and len(errors) == 1 and needle in errors[0], proc.stderr
     assert "--merge" in errors[0] and "Traceback" not in proc.stderr
     assert not os.path.exists(f"{out}.md") and not os.path.exists(f"{out}.json")
+  proc = run_python([QUALITY, "--drop_rows=fashion_mnist", f"--merge={tmp_path / 'x.json'}",
+                     f"--out={out}"], timeout=120)
+  assert proc.returncode == 2 and "error: --drop_rows" in proc.stderr, proc.stderr
 
 
 def test_markdown_table_refuses_rows_that_would_shift_columns():
