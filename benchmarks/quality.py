@@ -79,7 +79,7 @@ HELP = {
                  "--domain_cache, the domain classifier cache.",
     "domain_cache": "Folder of the domain classifiers (default <work_root>/feature_cache); "
                     "benchmarks/domain_classifiers holds the ones behind "
-                    "benchmarks/RESULTS.md, so new rows compare with it.",
+                    "benchmarks/RESULTS_2026-11-29.md, so new rows compare with it.",
     "out": "Report path without extension: writes OUT.md and OUT.json.",
     "merge": "Comma-separated report .json files (earlier --out's) to join into one report "
              "at --out instead of training: same settings required; later files win on "

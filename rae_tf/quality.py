@@ -84,7 +84,7 @@ class QualityConfig:
       the domain classifier cache (<work_root>/feature_cache).
     domain_cache: folder of the domain classifiers (None: <work_root>/feature_cache). Its
       training is not bit-reproducible, so domain FIDs compare only under one classifier:
-      benchmarks/domain_classifiers holds the ones behind benchmarks/RESULTS.md.
+      benchmarks/domain_classifiers holds the ones behind benchmarks/RESULTS_2026-11-29.md.
     out: report path without extension (OUT.md, OUT.json).
     merge: comma-separated report .json files to join into one report at --out instead
       of training (see merge_quality_reports); "" = train and measure.

@@ -337,3 +337,17 @@ def test_domain_features_need_labels(tmp_path):
   x = np.zeros((10, 8, 8, 1), np.float32)
   with pytest.raises(ConfigError, match="--features=inception"):
     features.get_domain_features(str(tmp_path), x, None, x, None)
+
+
+def test_committed_domain_classifiers_load_and_are_documented():
+  """benchmarks/domain_classifiers: each pair loads, matches its fingerprint, is listed."""
+  from rae_tf.metrics import features  # pylint: disable=g-import-not-at-top
+  folder = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "domain_classifiers")
+  readme = open(os.path.join(folder, "README.md")).read()
+  paths = sorted(p for p in os.listdir(folder) if p.endswith(".keras"))
+  assert len(paths) == 2
+  for name in paths:
+    net = features.DomainClassifierFeatures.load(os.path.join(folder, name))
+    key = name[len("domain_classifier_"):-len(".keras")]
+    assert f"| {key} |" in readme and f"| {net.fingerprint} |" in readme
+    assert f"| {net.test_accuracy:.4f} |" in readme
