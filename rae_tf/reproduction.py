@@ -89,6 +89,9 @@ class ReproduceConfig:
     inception_weights: InceptionV3 notop weights (paper scale).
     work_root: the runs, shared by the tables (<work_root>/runs/<data>/<model>_<hash>,
       <work_root>/latent_dim, <work_root>/prior_capacity).
+    domain_cache: folder of the domain classifiers of Tables 1, 3, 4 (None:
+      <work_root>/feature_cache). Domain FIDs compare only under one classifier;
+      benchmarks/domain_classifiers holds the ones behind benchmarks/RESULTS_2026-11-29.md.
     out_dir: the reports: table<N>.md / .json / .png (and the experiments' figures).
   """
   table: str = "1"
@@ -103,6 +106,7 @@ class ReproduceConfig:
   model_flags: str = ""
   inception_weights: Optional[str] = None
   work_root: str = "runs/reproduce"
+  domain_cache: Optional[str] = None
   out_dir: str = "runs/reproduce/report"
 
   def __post_init__(self):
@@ -250,6 +254,16 @@ def _model_table_markdown(report: Dict[str, Any]) -> str:
   if missing:
     lines.append("* Not registered in rae_tf.models.zoo (no run; the row fills in once a "
                  "model of its name is registered): " + ", ".join(missing) + ".")
+  for key in report["datasets"]:
+    ids = sorted({(r.get("domain_classifier_test_accuracy"), r.get("domain_classifier_id"))
+                  for label_key, r in report.get("rows", {}).items()
+                  if label_key.endswith(f" | {key}") and r.get("status") == "ok"
+                  and r.get("domain_classifier_test_accuracy") is not None},
+                 key=str)
+    if ids:
+      lines.append(f"* {seed_tables.DATASET_TITLES[key]} domain classifier: " + "; ".join(
+          f"test accuracy {acc:.4f}, weights {wid or 'not recorded'}" for acc, wid in ids)
+          + ".")
   if table == "4":
     lines.append("* Improved precision / recall (Kynkäänniemi et al., k = 3) of the same "
                  "runs are in the JSON (`rows`).")
@@ -401,7 +415,8 @@ def _request_for(config: ReproduceConfig, tc: TrainConfig, samples: int
       dataset=None, data_dir=config.data_dir if config.scale == "paper" else None,
       num_samples=num, features=config.features(),
       inception_weights=config.inception_weights,
-      cache_dir=os.path.join(os.path.abspath(config.work_root), "feature_cache"))
+      cache_dir=os.path.abspath(config.domain_cache) if config.domain_cache else
+      os.path.join(os.path.abspath(config.work_root), "feature_cache"))
 
 
 # Table 2, Figs. 2/5/6/7: the latent-dimension experiments.

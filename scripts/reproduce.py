@@ -65,7 +65,12 @@ HELP = {
     "model_flags": "Extra scripts/train.py flags per model, 'MODEL:FLAGS;MODEL:FLAGS' "
                    "(Tables 1, 3, 4).",
     "inception_weights": "Keras InceptionV3 notop weights file (paper scale).",
-    "work_root": "Runs (shared by the tables, resumable) and the feature cache.",
+    "work_root": "Runs (shared by the tables, resumable) and, unless --domain_cache, the "
+                 "domain classifier cache.",
+    "domain_cache": "Folder of the domain classifiers of Tables 1, 3, 4 (default "
+                    "<work_root>/feature_cache); benchmarks/domain_classifiers holds the "
+                    "ones behind benchmarks/RESULTS_2026-11-29.md, so the tables compare "
+                    "with it.",
     "out_dir": "Reports: table<N>.md / .json / .png.",
 }
 cli.define_flags(reproduction.ReproduceConfig, HELP)

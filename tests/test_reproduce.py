@@ -13,6 +13,7 @@ from rae_tf import experiments
 from rae_tf import quality
 from rae_tf import reproduction
 from rae_tf import seed_tables
+from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError
 
 from conftest import ROOT, run_python
@@ -224,7 +225,9 @@ def test_model_table_comparison_not_registered_and_missing_data(tmp_path):
   rows = seed_tables.TABLE3[:2] + (seed_tables.SeedRow(
       "Future model", ("not_a_registered_model",), published={seed_tables.MNIST: (1.0, 2.0)}),)
   measured = {  # FABRICATED measurements (fixtures).
-      ("VAE [1]", "mnist"): _fixture_row("vae", "trained", 60.0),
+      ("VAE [1]", "mnist"): _fixture_row("vae", "trained", 60.0,
+                                         domain_classifier_test_accuracy=0.9428,
+                                         domain_classifier_id="cc7eb7738a07"),
       ("β-VAE [4]", "mnist"): {"status": "diverged: x"},
       ("Future model", "mnist"): {"status": "not registered"},
   }
@@ -242,8 +245,10 @@ def test_model_table_comparison_not_registered_and_missing_data(tmp_path):
   report = {"table": "3", "title": "Table 3", "date": "d", "command": None,
             "config": {"scale": "small"}, "budget": {"epochs": 5},
             "datasets": list(seed_tables.TABLE3_DATASETS), "comparison": comparison,
-            "unavailable": {"cifar10": "no CIFAR-10 data here", "celeb_a": "no CelebA"}}
+            "unavailable": {"cifar10": "no CIFAR-10 data here", "celeb_a": "no CelebA"},
+            "rows": {f"{label} | {key}": r for (label, key), r in measured.items()}}
   md = reproduction._model_table_markdown(report)  # pylint: disable=protected-access
+  assert "* MNIST domain classifier: test accuracy 0.9428, weights cc7eb7738a07." in md
   lines = [l for l in md.splitlines() if l.startswith("| ")]
   assert lines[0].endswith("| CIFAR-10 published (not run) | CelebA published (not run) |")
   assert lines[2] == ("| VAE [1] | vae | 65.10 / 57.04 | 30.00 / 60.00 | -35.10 / +2.96 | "
@@ -294,6 +299,16 @@ def test_reproduce_config_refusals():
     reproduction.ReproduceConfig(table="6")
   with pytest.raises(ConfigError, match="--scale"):
     reproduction.ReproduceConfig(scale="medium")
+
+
+def test_domain_cache_reaches_the_model_tables_evaluation(tmp_path):
+  tc = TrainConfig.make(model="vae", dataset="synthetic", workdir=str(tmp_path))
+  request_for = reproduction._request_for  # pylint: disable=protected-access
+  default = request_for(reproduction.ReproduceConfig(work_root=str(tmp_path / "w")), tc, 50)
+  assert default.cache_dir == str(tmp_path / "w" / "feature_cache")
+  chosen = request_for(reproduction.ReproduceConfig(
+      work_root=str(tmp_path / "w"), domain_cache=str(tmp_path / "classifiers")), tc, 50)
+  assert chosen.cache_dir == str(tmp_path / "classifiers") and chosen.num_samples == 50
 
 
 def test_small_scale_columns_say_why_not_run(tmp_path):
