@@ -45,6 +45,9 @@ SWEEP_JSON = "prior_capacity.json"
 SWEEP_MD = "prior_capacity.md"
 SWEEP_PNG = "prior_capacity.png"
 EVAL_CACHE = "experiment_eval_{prior}.json"  # In each run directory.
+# What an ex-post fit was made from (checkpoint, options, seed) and the file it wrote:
+# another evaluation request reuses the fit (a 2-stage VAE's second stage takes minutes).
+EXPOST_STAMP = "experiment_fit_{prior}.json"
 
 
 def _say(msg: str):
@@ -224,7 +227,9 @@ def train_and_evaluate(train_config: TrainConfig, request: EvalRequest,
   evaluation is reused from `<workdir>/experiment_eval_<prior>.json` when it was made for
   the same checkpoint and the same request. An ex-post prior ("gmm", "flow", "vae") is
   first fitted (expost.fit_for_run with its default options, the GMM with
-  `request.gmm_components` components; seed = the run's seed).
+  `request.gmm_components` components; seed = the run's seed); a fit stays in use for
+  another request while `<workdir>/experiment_fit_<prior>.json` says it was made from the
+  same checkpoint, options and seed and the fitted file is unchanged.
 
   Args:
     train_config: the run.
@@ -241,7 +246,6 @@ def train_and_evaluate(train_config: TrainConfig, request: EvalRequest,
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from rae_tf import evaluation  # pylint: disable=g-import-not-at-top
-  from rae_tf import expost  # pylint: disable=g-import-not-at-top
   from rae_tf import training  # pylint: disable=g-import-not-at-top
   logging.getLogger("tensorflow").addFilter(_RETRACING_FILTER)  # Idempotent.
   for prior in priors:
@@ -271,9 +275,7 @@ def train_and_evaluate(train_config: TrainConfig, request: EvalRequest,
       continue
     t0 = time.time()
     if prior != "trained":  # An ex-post prior: fitted to this checkpoint's codes first.
-      options = {"components": request.gmm_components} if prior == "gmm" else {}
-      _say(f"{workdir}: fitting the ex-post {prior} prior {options or ''}...")
-      expost.fit_for_run(workdir, prior, export_dir=None, seed=train_config.seed, **options)
+      _fit_expost_once(workdir, prior, identity, request, train_config.seed)
     results = json_safe(evaluation.evaluate(request.eval_config(workdir, prior)))
     eval_seconds[prior] = time.time() - t0
     outputs.atomic_write(cache, json.dumps({"checkpoint": identity, "request": wanted,
@@ -284,6 +286,25 @@ def train_and_evaluate(train_config: TrainConfig, request: EvalRequest,
   return RunOutcome(workdir=workdir, epochs=epochs, checkpoint=checkpoint,
                     train_seconds=train_seconds, prior_params=prior_params,
                     hparams=hparams, metrics=metrics, eval_seconds=eval_seconds)
+
+
+def _fit_expost_once(workdir: str, prior: str, identity: str, request: EvalRequest,
+                     seed: int):
+  """Fits the ex-post `prior` unless its file is still the fit of this checkpoint, these
+  options and this seed (a fit_prior.py run with other options since then: fitted again)."""
+  from rae_tf import expost  # pylint: disable=g-import-not-at-top
+  options = {"components": request.gmm_components} if prior == "gmm" else {}
+  made_from = {"checkpoint": identity, "options": options, "seed": seed}
+  fitted = eval_config.expost_file(workdir, prior)
+  stamp_path = os.path.join(workdir, EXPOST_STAMP.format(prior=prior))
+  stamp = _read_json(stamp_path)
+  if stamp and stamp.get("made_from") == made_from and stamp.get("file") == _file_digest(fitted):
+    _say(f"{workdir}: ex-post {prior} prior of {identity.split(':')[0]} reused from {fitted}")
+    return
+  _say(f"{workdir}: fitting the ex-post {prior} prior {options or ''}...")
+  expost.fit_for_run(workdir, prior, export_dir=None, seed=seed, **options)
+  outputs.atomic_write(stamp_path, json.dumps(
+      {"made_from": made_from, "file": _file_digest(fitted)}, indent=2, sort_keys=True))
 
 
 # ------------------------------------------------------------------- report helpers

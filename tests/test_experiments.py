@@ -93,6 +93,38 @@ def test_rewritten_checkpoint_is_evaluated_again(sweep, capsys):
     assert a["fid_reconstruction"] == pytest.approx(b["fid_reconstruction"])
 
 
+def test_expost_fit_is_reused_across_requests_until_its_file_changes(tmp_path, capsys):
+  from rae_tf import expost  # pylint: disable=g-import-not-at-top
+  from rae_tf.config import TrainConfig  # pylint: disable=g-import-not-at-top
+  tc = TrainConfig.make(model="ae", dataset="synthetic", true_latent_dim=2, ambient_dim=6,
+                        num_examples=120, latent_dim=2, arch="mlp", width=8, depth=1,
+                        batch_size=20, epochs=1, workdir=str(tmp_path / "run"),
+                        export_dir="")
+  request = experiments.EvalRequest(num_samples=40, features="raw", prd_runs=1,
+                                    gmm_components=2)
+
+  def evaluate(**changes):
+    outcome = experiments.train_and_evaluate(tc, dataclasses.replace(request, **changes),
+                                             ("gmm",), verbose=0)
+    return outcome.metrics["gmm"]["fid_generation"], capsys.readouterr().out
+
+  first, said = evaluate()
+  assert said.count("fitting the ex-post gmm") == 1, said
+  # Another request (more samples): evaluated again, on the same fitted GMM.
+  second, said = evaluate(num_samples=50)
+  assert "fitting the ex-post" not in said and "ex-post gmm prior of ckpt" in said, said
+  assert np.isfinite(second)
+  # Other components: a new fit.
+  _, said = evaluate(gmm_components=3)
+  assert said.count("fitting the ex-post gmm") == 1, said
+  # The file rewritten behind its back (scripts/fit_prior.py): fitted again, not trusted.
+  expost.fit_for_run(tc.workdir, "gmm", components=2, seed=5)
+  capsys.readouterr()
+  again, said = evaluate()
+  assert said.count("fitting the ex-post gmm") == 1 and "reused from" not in said, said
+  assert again == pytest.approx(first)  # Same checkpoint, options, seed: the same fit.
+
+
 @pytest.mark.parametrize("changes,needle", [
     (dict(train_fraction=0.0), "--train_fraction"),
     (dict(train_fraction=1.5), "--train_fraction"),
