@@ -45,9 +45,6 @@ SWEEP_JSON = "prior_capacity.json"
 SWEEP_MD = "prior_capacity.md"
 SWEEP_PNG = "prior_capacity.png"
 EVAL_CACHE = "experiment_eval_{prior}.json"  # In each run directory.
-# What an ex-post fit was made from (checkpoint, options, seed) and the file it wrote:
-# another evaluation request reuses the fit (a 2-stage VAE's second stage takes minutes).
-EXPOST_STAMP = "experiment_fit_{prior}.json"
 
 
 def _say(msg: str):
@@ -202,14 +199,6 @@ def json_safe(value):
   return value
 
 
-def _file_digest(path: str) -> str:
-  try:
-    with open(path, "rb") as f:
-      return hashlib.sha256(f.read()).hexdigest()[:16]
-  except OSError:
-    return "none"
-
-
 def _read_json(path: str) -> Optional[Dict[str, Any]]:
   try:
     with open(path) as f:
@@ -227,9 +216,8 @@ def train_and_evaluate(train_config: TrainConfig, request: EvalRequest,
   evaluation is reused from `<workdir>/experiment_eval_<prior>.json` when it was made for
   the same checkpoint and the same request. An ex-post prior ("gmm", "flow", "vae") is
   first fitted (expost.fit_for_run with its default options, the GMM with
-  `request.gmm_components` components; seed = the run's seed); a fit stays in use for
-  another request while `<workdir>/experiment_fit_<prior>.json` says it was made from the
-  same checkpoint, options and seed and the fitted file is unchanged.
+  `request.gmm_components` components; seed = the run's seed) unless the run already holds
+  that fit (expost.fit_for_run_once: e.g. the recipe's own, made by training).
 
   Args:
     train_config: the run.
@@ -244,8 +232,9 @@ def train_and_evaluate(train_config: TrainConfig, request: EvalRequest,
     ConfigError, TrainingDiverged: from train() and evaluate().
   """
   import keras  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from rae_tf import evaluation  # pylint: disable=g-import-not-at-top
+  from rae_tf import expost  # pylint: disable=g-import-not-at-top
+  from rae_tf import runs  # pylint: disable=g-import-not-at-top
   from rae_tf import training  # pylint: disable=g-import-not-at-top
   logging.getLogger("tensorflow").addFilter(_RETRACING_FILTER)  # Idempotent.
   for prior in priors:
@@ -258,11 +247,8 @@ def train_and_evaluate(train_config: TrainConfig, request: EvalRequest,
   prior_params = int(sum(int(np.prod(w.shape)) for w in result.model.prior.trainable_weights))
   epochs, hparams = result.epochs_done, json_safe(result.hparams)
   del result
-  latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")) or ""
-  checkpoint = os.path.basename(latest)
-  # A checkpoint can be rewritten under the same name (e.g. after --prior_refine_steps):
-  # its index file (which holds every tensor's checksum) identifies the weights.
-  identity = f"{checkpoint}:{_file_digest(latest + '.index')}"
+  identity = runs.checkpoint_identity(workdir)  # Tells a rewritten checkpoint apart.
+  checkpoint = identity.split(":")[0]
   metrics, eval_seconds = {}, {}
   wanted = json_safe(dataclasses.asdict(request))
   for prior in priors:
@@ -275,7 +261,8 @@ def train_and_evaluate(train_config: TrainConfig, request: EvalRequest,
       continue
     t0 = time.time()
     if prior != "trained":  # An ex-post prior: fitted to this checkpoint's codes first.
-      _fit_expost_once(workdir, prior, identity, request, train_config.seed)
+      options = {"components": request.gmm_components} if prior == "gmm" else {}
+      expost.fit_for_run_once(workdir, prior, seed=train_config.seed, **options)
     results = json_safe(evaluation.evaluate(request.eval_config(workdir, prior)))
     eval_seconds[prior] = time.time() - t0
     outputs.atomic_write(cache, json.dumps({"checkpoint": identity, "request": wanted,
@@ -286,25 +273,6 @@ def train_and_evaluate(train_config: TrainConfig, request: EvalRequest,
   return RunOutcome(workdir=workdir, epochs=epochs, checkpoint=checkpoint,
                     train_seconds=train_seconds, prior_params=prior_params,
                     hparams=hparams, metrics=metrics, eval_seconds=eval_seconds)
-
-
-def _fit_expost_once(workdir: str, prior: str, identity: str, request: EvalRequest,
-                     seed: int):
-  """Fits the ex-post `prior` unless its file is still the fit of this checkpoint, these
-  options and this seed (a fit_prior.py run with other options since then: fitted again)."""
-  from rae_tf import expost  # pylint: disable=g-import-not-at-top
-  options = {"components": request.gmm_components} if prior == "gmm" else {}
-  made_from = {"checkpoint": identity, "options": options, "seed": seed}
-  fitted = eval_config.expost_file(workdir, prior)
-  stamp_path = os.path.join(workdir, EXPOST_STAMP.format(prior=prior))
-  stamp = _read_json(stamp_path)
-  if stamp and stamp.get("made_from") == made_from and stamp.get("file") == _file_digest(fitted):
-    _say(f"{workdir}: ex-post {prior} prior of {identity.split(':')[0]} reused from {fitted}")
-    return
-  _say(f"{workdir}: fitting the ex-post {prior} prior {options or ''}...")
-  expost.fit_for_run(workdir, prior, export_dir=None, seed=seed, **options)
-  outputs.atomic_write(stamp_path, json.dumps(
-      {"made_from": made_from, "file": _file_digest(fitted)}, indent=2, sort_keys=True))
 
 
 # ------------------------------------------------------------------- report helpers

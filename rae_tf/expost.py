@@ -28,6 +28,7 @@ import threadpoolctl
 
 from rae_tf import eval_config
 from rae_tf import export
+from rae_tf import outputs
 from rae_tf import priors
 from rae_tf import runs
 from rae_tf import sampling
@@ -283,6 +284,42 @@ def fit_for_run(workdir: str, kind: str = "gmm", export_dir: Optional[str] = Non
     path = export.export_saved_model(model, export_dir, f"{config.run_name}_{kind}",
                                      source.spec.is_image)
   return prior, path
+
+
+FIT_STAMP = "expost_fit_{kind}.json"  # In the run directory: what the fitted file was made from.
+
+
+def fit_for_run_once(workdir: str, kind: str, export_dir: Optional[str] = None,
+                     seed: int = 0, **options) -> Tuple[bool, Optional[str]]:
+  """fit_for_run, unless the run's `kind` file is already the fit of its latest checkpoint
+  with these options (defaults resolved) and seed, and unchanged since.
+
+  Training's one-command recipes (RAE + GMM, the 2-stage VAE) and the benchmarks'
+  evaluations share the fit this way (a 2-stage VAE's second stage takes minutes); a fit
+  by scripts/fit_prior.py with other options since then is not trusted: fitted again.
+
+  Returns:
+    (whether it fitted now, the SavedModel path of a new fit's export or None).
+  """
+  made_from = {"checkpoint": runs.checkpoint_identity(workdir),
+               "options": eval_config.expost_options(kind, **options), "seed": seed}
+  fitted = eval_config.expost_file(workdir, kind)
+  stamp_path = os.path.join(workdir, FIT_STAMP.format(kind=kind))
+  stamp = None
+  if os.path.exists(stamp_path):
+    with open(stamp_path) as f:
+      stamp = json.load(f)
+  if stamp and stamp.get("made_from") == made_from and (
+      stamp.get("file") == outputs.file_digest(fitted)):
+    _say(f"{workdir}: ex-post {kind} prior of {made_from['checkpoint'].split(':')[0]} "
+         f"reused from {fitted}")
+    return False, None
+  _say(f"{workdir}: fitting the ex-post {kind} prior {options or ''}...")
+  _, path = fit_for_run(workdir, kind, export_dir=export_dir, seed=seed, **options)
+  outputs.atomic_write(stamp_path, json.dumps(
+      {"made_from": made_from, "file": outputs.file_digest(fitted)}, indent=2,
+      sort_keys=True))
+  return True, path
 
 
 def fit_gmm_for_run(workdir: str, num_components: int = 10, export_dir: Optional[str] = None,

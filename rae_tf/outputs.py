@@ -5,6 +5,7 @@ can check its output paths before it starts anything slow.
 """
 import datetime
 import fcntl
+import hashlib
 import os
 import socket
 import tempfile
@@ -54,6 +55,15 @@ def atomic_write(path: str, text: Union[str, bytes]):
     if os.path.exists(tmp):
       os.unlink(tmp)
     raise
+
+
+def file_digest(path: str) -> str:
+  """16 hex digits of the file's SHA-256 ("none" if it cannot be read)."""
+  try:
+    with open(path, "rb") as f:
+      return hashlib.sha256(f.read()).hexdigest()[:16]
+  except OSError:
+    return "none"
 
 
 class DirectoryLock:

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from rae_tf import data as rae_data
 from rae_tf import eval_config
+from rae_tf import outputs
 from rae_tf import precision
 from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError
@@ -82,6 +83,18 @@ def make_checkpoint(model, epoch: tf.Variable, **extra) -> tf.train.Checkpoint:
   optimizers = {f"optimizer_{name}": opt for name, opt in model.extra_optimizers.items()}
   return tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch,
                              **optimizers, **extra)
+
+
+def checkpoint_identity(workdir: str) -> str:
+  """'ckpt-<step>:<digest of its index>' of the run's latest checkpoint ('' if none).
+
+  A checkpoint can be rewritten under the same name (e.g. after --prior_refine_steps): its
+  index file, which holds every tensor's checksum, tells the weights apart.
+  """
+  latest = tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
+  if latest is None:
+    return ""
+  return f"{os.path.basename(latest)}:{outputs.file_digest(latest + '.index')}"
 
 
 def load_run(workdir: str):

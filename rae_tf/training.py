@@ -29,7 +29,6 @@ from rae_tf.runs import CHECKPOINT_CONFIG_KEY as _CONFIG_KEY
 from rae_tf.runs import data_config
 from rae_tf.runs import make_checkpoint
 
-EXPOST_RECORD = "expost.json"  # The recipe's ex-post fit: {"kind", "step", "path"}.
 
 
 @dataclasses.dataclass
@@ -336,7 +335,7 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
     export_path = _export_once(model, config, spec, int(model.optimizer.iterations.numpy()))
   kind = zoo.MODELS.get(config.model).expost
   if kind and is_chief:  # One-command recipes: RAE + GMM, the 2-stage VAE.
-    _fit_expost_once(config, kind, int(model.optimizer.iterations.numpy()))
+    _fit_expost_once(config, kind)
   if is_chief:
     _say(f"done: {int(epoch.numpy())} epochs in {config.workdir} (checkpoints/, "
          f"config.json); view: tensorboard --logdir {logdir}")
@@ -388,21 +387,12 @@ def _base_rates(model, config):
                         else p.learning_rate) for p in model.players}
 
 
-def _fit_expost_once(config: TrainConfig, kind: str, step: int):
-  """Fits the recipe's ex-post prior to the final codes (and exports <name>_<kind>),
-  unless this workdir already did for the same step (a re-run of a finished run)."""
-  record = os.path.join(config.workdir, EXPOST_RECORD)
-  if os.path.exists(record):
-    with open(record) as f:
-      last = json.load(f)
-    if last.get("step") == step and last.get("kind") == kind:
-      _say(f"ex-post {kind} prior of step {step} already fitted")
-      return
-  _say(f"fitting the ex-post {kind} prior to the training codes ...")
-  _, path = expost.fit_for_run(config.workdir, kind, export_dir=config.export_dir or None,
-                               seed=config.seed)
-  outputs.atomic_write(record, json.dumps({"kind": kind, "step": step, "path": path}))
-  if path:
+def _fit_expost_once(config: TrainConfig, kind: str):
+  """Fits the recipe's ex-post prior to the final codes (and exports <name>_<kind>), unless
+  the run already holds that fit (a re-run of a finished run; expost.fit_for_run_once)."""
+  fitted, path = expost.fit_for_run_once(config.workdir, kind,
+                                         export_dir=config.export_dir or None, seed=config.seed)
+  if fitted and path:
     _say(f"SavedModel sampling the ex-post {kind} prior: {path}")
 
 

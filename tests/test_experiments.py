@@ -125,6 +125,21 @@ def test_expost_fit_is_reused_across_requests_until_its_file_changes(tmp_path, c
   assert again == pytest.approx(first)  # Same checkpoint, options, seed: the same fit.
 
 
+def test_recipes_own_expost_fit_from_training_is_reused_by_evaluation(tmp_path, capsys):
+  from rae_tf.config import TrainConfig  # pylint: disable=g-import-not-at-top
+  tc = TrainConfig.make(model="ae_gmm", dataset="synthetic", true_latent_dim=2,
+                        ambient_dim=6, num_examples=200, latent_dim=2, arch="mlp", width=8,
+                        depth=1, batch_size=20, epochs=1, workdir=str(tmp_path / "run"),
+                        export_dir="")
+  request = experiments.EvalRequest(num_samples=40, features="raw", prd_runs=1)
+  outcome = experiments.train_and_evaluate(tc, request, ("gmm",), verbose=0)
+  said = capsys.readouterr().out
+  # Training fits the recipe's GMM (10 components, the run's seed); evaluation uses it.
+  assert said.count("fitting the ex-post gmm") == 1, said
+  assert "ex-post gmm prior of ckpt" in said and np.isfinite(
+      outcome.metrics["gmm"]["fid_generation"])
+
+
 @pytest.mark.parametrize("changes,needle", [
     (dict(train_fraction=0.0), "--train_fraction"),
     (dict(train_fraction=1.5), "--train_fraction"),
