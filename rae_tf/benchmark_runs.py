@@ -50,6 +50,11 @@ def say_progress(msg: str):
 # ------------------------------------------------------------------- small pure helpers
 
 
+def domain_cache_dir(domain_cache: Optional[str], work_root: str) -> str:
+  """The domain classifiers' folder: --domain_cache, else <work_root>/feature_cache."""
+  return os.path.abspath(domain_cache or os.path.join(work_root, "feature_cache"))
+
+
 def parse_model_flags(text: str, flag: str = "--model_flags") -> Dict[str, str]:
   """'flexae:--critic_width=256 --prior_width=256;maskaae:"--mask_psi_max=3"' ->
   {"flexae": "--critic_width=256 --prior_width=256", "maskaae": "--mask_psi_max=3"}.

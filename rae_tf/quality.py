@@ -25,6 +25,7 @@ from rae_tf import catalog
 from rae_tf import experiments
 from rae_tf.benchmark_runs import PlannedRun
 from rae_tf.benchmark_runs import REPO
+from rae_tf.benchmark_runs import domain_cache_dir
 from rae_tf.benchmark_runs import SCALES
 from rae_tf.benchmark_runs import SHARED_DATA
 from rae_tf.benchmark_runs import row_name
@@ -171,8 +172,7 @@ class QualityConfig:
     return experiments.EvalRequest(
         num_samples=self.num_samples, features=self.setting("features"),
         inception_weights=self.inception_weights,
-        cache_dir=os.path.abspath(self.domain_cache) if self.domain_cache else
-        os.path.join(os.path.abspath(self.work_root), "feature_cache"),
+        cache_dir=domain_cache_dir(self.domain_cache, self.work_root),
         prd_runs=self.prd_runs, gmm_components=self.gmm_components)
 
   def train_config(self, model: str, path: str) -> TrainConfig:

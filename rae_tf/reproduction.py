@@ -32,6 +32,7 @@ from rae_tf.benchmark_runs import as_number
 from rae_tf.benchmark_runs import say_progress
 from rae_tf.benchmark_runs import check_inputs
 from rae_tf.benchmark_runs import dataset_unavailable
+from rae_tf.benchmark_runs import domain_cache_dir
 from rae_tf.benchmark_runs import fmt_gap
 from rae_tf.benchmark_runs import gap
 from rae_tf.benchmark_runs import measure
@@ -415,8 +416,7 @@ def _request_for(config: ReproduceConfig, tc: TrainConfig, samples: int
       dataset=None, data_dir=config.data_dir if config.scale == "paper" else None,
       num_samples=num, features=config.features(),
       inception_weights=config.inception_weights,
-      cache_dir=os.path.abspath(config.domain_cache) if config.domain_cache else
-      os.path.join(os.path.abspath(config.work_root), "feature_cache"))
+      cache_dir=domain_cache_dir(config.domain_cache, config.work_root))
 
 
 # Table 2, Figs. 2/5/6/7: the latent-dimension experiments.

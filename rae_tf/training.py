@@ -30,7 +30,6 @@ from rae_tf.runs import data_config
 from rae_tf.runs import make_checkpoint
 
 
-
 @dataclasses.dataclass
 class TrainResult:
   """What a run produced.
