@@ -81,6 +81,9 @@ HELP = {
                     "benchmarks/domain_classifiers holds the ones behind "
                     "benchmarks/RESULTS_2026-11-29.md, so new rows compare with it.",
     "out": "Report path without extension: writes OUT.md and OUT.json.",
+    "jobs": "Runs trained at once, each in its own process with cores/jobs threads and its "
+            "output in <run dir>/benchmark.log (2 on a 2-core CPU: ~2x sooner; small nets "
+            "leave a second thread mostly idle). 1: one after another here.",
     "merge": "Comma-separated report .json files (earlier --out's) to join into one report "
              "at --out instead of training: same settings required; later files win on "
              "a row two share; each row names its source.",

@@ -14,12 +14,19 @@ training and measuring one run.
 
 Importing this module does not import TensorFlow.
 """
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
 import os
+import pickle
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import subprocess
+import sys
+import tempfile
+import threading
+import traceback
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 
 from rae_tf import catalog
@@ -27,6 +34,7 @@ from rae_tf import experiments
 from rae_tf import outputs
 from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError
+from rae_tf.errors import RunFailed
 from rae_tf.errors import TrainingDiverged
 
 
@@ -316,6 +324,160 @@ def measure(run: PlannedRun, request: experiments.EvalRequest,
         "domain_classifier_id": m.get("domain_classifier_id"),
         **{k: m.get(k) for k in METRIC_KEYS}}
   return rows
+
+
+# Each child of a parallel benchmark appends its output here, in its run directory.
+RUN_LOG = "benchmark.log"
+
+
+def threads_per_job(jobs: int) -> int:
+  """TensorFlow / BLAS threads for each of `jobs` processes sharing this machine's cores."""
+  return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def measure_runs(tasks: Sequence[Tuple[PlannedRun, experiments.EvalRequest]],
+                 on_done: Callable[[int, Dict[str, Dict[str, Any]]], None],
+                 on_start: Callable[[int], None] = lambda index: None, jobs: int = 1, verbose: Optional[int] = None,
+                 say: Callable[[str], None] = say_progress):
+  """Measures every (run, request) of `tasks`; on_done(index, rows) as each finishes.
+
+  jobs = 1: one after another in this process, in order. jobs > 1: up to `jobs` child
+  processes at once (`python -c` of `run_task_file`), each with threads_per_job(jobs)
+  TensorFlow and BLAS threads and its output appended to <workdir>/benchmark.log; tasks
+  that share a run directory run one after another in one child. on_done is always
+  called in the caller's thread, so reports are written by one writer. Small nets leave
+  the second core of a 2-core CPU mostly idle, so two one-thread runs finish ~2x sooner
+  than one two-thread run (rae_tf.reproduction's budget note).
+
+  The first failure stops the others (each keeps its checkpoints: the same command
+  resumes) and is raised: ConfigError for bad input found by a child, RunFailed naming
+  the run's log otherwise.
+
+  Args:
+    tasks: the runs and their evaluation requests.
+    on_done: called with the task's index in `tasks` and measure()'s rows.
+    on_start: called with the task's index as it starts (from a worker thread when
+      jobs > 1).
+    jobs: processes at once (>= 1).
+    verbose: Keras progress output of training (jobs = 1; children log epochs only).
+    say: where progress lines go.
+  """
+  if jobs < 1:
+    raise ConfigError(f"--jobs={jobs} must be >= 1")
+  if jobs == 1:
+    for i, (run, request) in enumerate(tasks):
+      on_start(i)
+      on_done(i, measure(run, request, verbose))
+    return
+  groups: Dict[str, List[int]] = {}
+  for i, (run, _) in enumerate(tasks):
+    groups.setdefault(run.train_config.workdir, []).append(i)
+  threads = threads_per_job(jobs)
+  say(f"{len(tasks)} run(s), {min(jobs, len(groups))} at a time, each in its own process "
+      f"with {threads} thread(s); "
+      f"each run's output goes to <its run directory>/{RUN_LOG}")
+  stop = threading.Event()
+  live: Dict[int, subprocess.Popen] = {}
+  lock = threading.Lock()
+
+  def run_group(indices: List[int]):
+    out = []
+    for i in indices:
+      if stop.is_set():
+        break
+      on_start(i)
+      rows = _measure_in_child(i, tasks[i], threads, stop, live, lock)
+      if rows is not None:
+        out.append((i, rows))
+    return out
+
+  with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+    futures = [pool.submit(run_group, indices) for indices in groups.values()]
+    try:
+      for future in concurrent.futures.as_completed(futures):
+        for i, rows in future.result():
+          on_done(i, rows)
+    except BaseException:
+      stop.set()
+      for f in futures:
+        f.cancel()
+      with lock:
+        for proc in live.values():
+          proc.terminate()  # Their checkpoints stay; the next run of the command resumes.
+      raise
+
+
+def _measure_in_child(index: int, task, threads: int, stop: threading.Event,
+                      live: Dict[int, "subprocess.Popen"], lock: threading.Lock
+                      ) -> Optional[Dict[str, Dict[str, Any]]]:
+  """measure() of `task` in a child process; None when stopped before it started."""
+  run = task[0]
+  workdir = run.train_config.workdir
+  os.makedirs(workdir, exist_ok=True)
+  log_path = os.path.join(workdir, RUN_LOG)
+  with tempfile.TemporaryDirectory(prefix="rae_tf_task_") as tmp:
+    task_path, result_path = os.path.join(tmp, "task.pkl"), os.path.join(tmp, "rows.json")
+    with open(task_path, "wb") as f:
+      pickle.dump(task, f)
+    pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (pkg_root, os.environ.get("PYTHONPATH")) if p))
+    for name in THREAD_ENV:
+      env[name] = str(threads)
+    code = ("import sys; from rae_tf import benchmark_runs; "
+            "benchmark_runs.run_task_file(sys.argv[1], sys.argv[2])")
+    with open(log_path, "a") as log:
+      log.write(f"\n==== {experiments.now()}: {run.key} on {run.data_key} ====\n")
+      log.flush()
+      with lock:
+        if stop.is_set():
+          return None
+        proc = subprocess.Popen([sys.executable, "-c", code, task_path, result_path],
+                                stdout=log, stderr=subprocess.STDOUT, env=env,
+                                stdin=subprocess.DEVNULL)
+        live[index] = proc
+      proc.wait()
+      with open(log_path, "a") as end:
+        end.write(f"==== {experiments.now()}: exit status {proc.returncode} ====\n")
+    with lock:
+      live.pop(index, None)
+    try:
+      with open(result_path) as f:
+        result = json.load(f)
+    except (OSError, ValueError):
+      result = {"error": f"exit status {proc.returncode}, no result", "kind": "crash"}
+  if "rows" in result:
+    return result["rows"]
+  if result.get("kind") == "config":
+    raise ConfigError(result["error"])
+  raise RunFailed(f"{run.key} on {run.data_key} failed ({result['error']}); its output is "
+                  f"in {log_path}")
+
+
+# Read by TensorFlow (intra-op pool) and the BLAS libraries when they load.
+THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+              "MKL_NUM_THREADS")
+
+
+def run_task_file(task_path: str, result_path: str):
+  """A parallel benchmark's child: measures the pickled (run, request) of `task_path`
+  and writes {"rows": ...} or {"error": one line, "kind": "config" | "crash"} to
+  `result_path` (the traceback of a crash goes to this process's output, the run's log).
+  """
+  with open(task_path, "rb") as f:
+    run, request = pickle.load(f)
+  try:
+    threads = int(os.environ.get("TF_NUM_INTRAOP_THREADS", "0"))
+    if threads:
+      import tensorflow as tf  # pylint: disable=g-import-not-at-top
+      tf.config.threading.set_intra_op_parallelism_threads(threads)
+    result = {"rows": measure(run, request, verbose=2)}
+  except ConfigError as e:
+    result = {"error": str(e), "kind": "config"}
+  except Exception as e:  # pylint: disable=broad-except
+    traceback.print_exc()
+    result = {"error": f"{type(e).__name__}: {e}".splitlines()[0][:300], "kind": "crash"}
+  outputs.atomic_write(result_path, json.dumps(result))
 
 
 def row_name(key: str, prior: str) -> str:

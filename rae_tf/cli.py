@@ -30,6 +30,7 @@ from absl import flags
 from absl import logging as absl_logging
 
 from rae_tf.errors import ConfigError
+from rae_tf.errors import RunFailed
 from rae_tf.errors import TrainingDiverged
 
 
@@ -333,6 +334,7 @@ def run_or_exit(fn: Callable, argv, interrupted: str = "interrupted"):
 
   ConfigError (bad input)                       -> `error: ...`, status 2
   TrainingDiverged                              -> `error: ...`, status 3
+  RunFailed (a benchmark run's own process)     -> `error: ...`, status 1
   OSError, TF file-system errors (disk full,
   permission denied, read-only file system ...) -> `error: <what failed>: <strerror>`, 1
   KeyboardInterrupt                             -> `interrupted`, status 130
@@ -351,6 +353,8 @@ def run_or_exit(fn: Callable, argv, interrupted: str = "interrupted"):
     error_exit(str(e))
   except TrainingDiverged as e:
     _exit_with_line(f"error: {e}", 3)
+  except RunFailed as e:
+    _exit_with_line(f"error: {e}", 1)
   except KeyboardInterrupt:
     _exit_with_line(interrupted, 130)
   except BrokenPipeError as e:

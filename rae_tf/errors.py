@@ -14,3 +14,10 @@ class TrainingDiverged(RuntimeError):
 
   The scripts print its one line and exit with status 3.
   """
+
+
+class RunFailed(RuntimeError):
+  """A benchmark's run failed in its own process; the message names its log.
+
+  The scripts print its one line and exit with status 1.
+  """

@@ -108,38 +108,6 @@ def check_model_name(name: str, flag: str = "--export_name") -> str:
 # ----------------------------------------------------------------------------- files
 
 
-@contextlib.contextmanager
-def _locked(path: str):
-  """An exclusive fcntl.flock on the file `path`, which is removed again on release.
-
-  Waiters that locked a file already unlinked by the previous holder notice (the inode
-  at `path` is not theirs) and retry, so at most one holder owns the live file.
-  """
-  while True:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-    try:
-      fcntl.flock(fd, fcntl.LOCK_EX)
-      mine = os.fstat(fd)
-      try:
-        current = os.stat(path)
-      except FileNotFoundError:
-        current = None
-    except BaseException:
-      os.close(fd)
-      raise
-    if current is not None and (current.st_dev, current.st_ino) == (mine.st_dev, mine.st_ino):
-      break
-    os.close(fd)
-  try:
-    yield
-  finally:
-    try:
-      os.unlink(path)  # Still holding the lock: nobody else owns this inode.
-    except FileNotFoundError:
-      pass
-    os.close(fd)
-
-
 def _pid_alive(pid: int) -> bool:
   if pid <= 0:
     return False
@@ -275,7 +243,7 @@ def write_models_config(export_root: str) -> str:
   if not os.path.isdir(root):
     raise ConfigError(f"{export_root} is not a directory; nothing to list in {MODELS_CONFIG}")
   path = os.path.join(root, MODELS_CONFIG)
-  with _locked(os.path.join(root, _CONFIG_LOCK)):
+  with outputs.waiting_file_lock(os.path.join(root, _CONFIG_LOCK)):
     for entry in os.listdir(root):  # Leftovers of writers killed mid-write.
       match = re.match(re.escape(_CONFIG_TMP_PREFIX) + r"(\d+)-", entry)
       if match and not _pid_alive(int(match.group(1))):
@@ -393,7 +361,7 @@ def export_saved_model(model, export_root: str, name: str, is_image: bool,
   try:
     archive.write_out(tmp, verbose=False)
     _make_readable(tmp)
-    with _locked(os.path.join(model_root, _EXPORT_LOCK)):
+    with outputs.waiting_file_lock(os.path.join(model_root, _EXPORT_LOCK)):
       chosen = next_version(model_root) if version is None else int(version)
       final = os.path.join(model_root, str(chosen))
       if os.path.exists(final):

@@ -3,6 +3,7 @@
 Lower-level than training, export and evaluation (imports no TensorFlow), so every script
 can check its output paths before it starts anything slow.
 """
+import contextlib
 import datetime
 import fcntl
 import hashlib
@@ -64,6 +65,38 @@ def file_digest(path: str) -> str:
       return hashlib.sha256(f.read()).hexdigest()[:16]
   except OSError:
     return "none"
+
+
+@contextlib.contextmanager
+def waiting_file_lock(path: str, mode: int = 0o644):
+  """Waits for an exclusive fcntl.flock on the file `path`, which is removed on release.
+
+  Waiters that locked a file already unlinked by the previous holder notice (the inode
+  at `path` is not theirs) and retry, so at most one holder owns the live file.
+  """
+  while True:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, mode)
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX)
+      mine = os.fstat(fd)
+      try:
+        current = os.stat(path)
+      except FileNotFoundError:
+        current = None
+    except BaseException:
+      os.close(fd)
+      raise
+    if current is not None and (current.st_dev, current.st_ino) == (mine.st_dev, mine.st_ino):
+      break
+    os.close(fd)
+  try:
+    yield
+  finally:
+    try:
+      os.unlink(path)  # Still holding the lock: nobody else owns this inode.
+    except FileNotFoundError:
+      pass
+    os.close(fd)
 
 
 class DirectoryLock:

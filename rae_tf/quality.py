@@ -33,7 +33,7 @@ from rae_tf.benchmark_runs import say_progress
 from rae_tf.benchmark_runs import check_inputs
 from rae_tf.benchmark_runs import check_npz
 from rae_tf.benchmark_runs import data_key_of
-from rae_tf.benchmark_runs import measure
+from rae_tf.benchmark_runs import measure_runs
 from rae_tf.benchmark_runs import model_overrides
 from rae_tf.benchmark_runs import parse_model_flags
 from rae_tf.benchmark_runs import rank_rows
@@ -87,6 +87,8 @@ class QualityConfig:
       training is not bit-reproducible, so domain FIDs compare only under one classifier:
       benchmarks/domain_classifiers holds the ones behind benchmarks/RESULTS_2026-11-29.md.
     out: report path without extension (OUT.md, OUT.json).
+    jobs: runs trained at once, each in its own process with cores / jobs threads
+      (benchmark_runs.measure_runs); 1 = one after another in this process.
     merge: comma-separated report .json files to join into one report at --out instead
       of training (see merge_quality_reports); "" = train and measure.
     drop_rows: with --merge, comma-separated "DATA:ROW" rows left out of the merged table
@@ -113,6 +115,7 @@ class QualityConfig:
   work_root: str = "runs/quality"
   domain_cache: Optional[str] = None
   out: str = os.path.join(REPO, "benchmarks", "RESULTS")
+  jobs: int = 1
 
   def __post_init__(self):
     if self.scale not in SCALES:
@@ -123,7 +126,7 @@ class QualityConfig:
       value = getattr(self, name)
       if value is not None and value < 1:
         raise ConfigError(f"--{name}={value} must be >= 1")
-    for name in ("latent_dim", "batch_size", "gmm_components", "prd_runs"):
+    for name in ("latent_dim", "batch_size", "gmm_components", "prd_runs", "jobs"):
       if getattr(self, name) < 1:
         raise ConfigError(f"--{name}={getattr(self, name)} must be >= 1")
     if not self.work_root or not self.out:
@@ -395,21 +398,27 @@ def run_quality(config: QualityConfig, command: Optional[str] = None,
     report["datasets"][data_key_of(path)] = {"path": path, "status": "measured",
                                              "rows": {}, "ranking": []}
   start = time.time()
-  for i, run in enumerate(plan, 1):
-    say(f"quality {i}/{len(plan)}: {run.key} on {run.data_key} "
+
+  def started(index: int):
+    run = plan[index]
+    say(f"quality {index + 1}/{len(plan)}: {run.key} on {run.data_key} "
         f"({run.train_config.epochs} epochs) in {run.train_config.workdir} ...")
-    rows = measure(run, request, verbose)
-    entry = report["datasets"][run.data_key]
+
+  def done(index: int, rows: Dict[str, Dict[str, Any]]):
+    entry = report["datasets"][plan[index].data_key]
     entry["rows"].update(rows)
     entry["ranking"] = ranking_sentences(entry["rows"])
-    report["runs_done"] = i
-    report["complete"] = i == len(plan)
+    report["runs_done"] += 1
+    report["complete"] = report["runs_done"] == len(plan)
     for name, r in rows.items():
-      say(f"{run.data_key} {name}: " + (
+      say(f"{plan[index].data_key} {name}: " + (
           f"generation FID {experiments.fmt(r['fid_generation'])}, reconstruction FID "
           f"{experiments.fmt(r['fid_reconstruction'])}" if r["status"] == "ok"
           else r["status"]) + f" [{(time.time() - start) / 60:.1f} min elapsed]")
     write_report(config.out, report, _quality_markdown(report))
+
+  measure_runs([(run, request) for run in plan], done, started, jobs=config.jobs,
+               verbose=verbose, say=say)
   say(f"wrote {config.out}.md and {config.out}.json")
   return report
 

@@ -4,7 +4,7 @@ train() and evaluate().
 `run_reproduction(ReproduceConfig)` runs one of the seed's tables or figures at small (this
 2-core CPU) or paper (GPU, tfds data, Inception FID) scale, written beside the published
 numbers (rae_tf.seed_tables) with the gap, plus a PNG. Tables 1, 3, 4 are quality-style runs
-of the models the table lists (benchmark_runs.measure); Table 2 is
+of the models the table lists (benchmark_runs.measure_runs, --jobs at once); Table 2 is
 latent_dim_experiments.run_nac_table, Table 5 experiments.run_prior_capacity_sweep, Figs.
 2/5 run_latent_dim_sweep and Figs. 6/7 run_mask_behaviour.
 
@@ -35,7 +35,7 @@ from rae_tf.benchmark_runs import dataset_unavailable
 from rae_tf.benchmark_runs import domain_cache_dir
 from rae_tf.benchmark_runs import fmt_gap
 from rae_tf.benchmark_runs import gap
-from rae_tf.benchmark_runs import measure
+from rae_tf.benchmark_runs import measure_runs
 from rae_tf.benchmark_runs import model_overrides
 from rae_tf.benchmark_runs import parse_model_flags
 from rae_tf.benchmark_runs import recipe_prior
@@ -94,6 +94,8 @@ class ReproduceConfig:
       <work_root>/feature_cache). Domain FIDs compare only under one classifier;
       benchmarks/domain_classifiers holds the ones behind benchmarks/RESULTS_2026-11-29.md.
     out_dir: the reports: table<N>.md / .json / .png (and the experiments' figures).
+    jobs: Tables 1, 3, 4: runs trained at once, each in its own process with cores / jobs
+      threads (benchmark_runs.measure_runs); 1 = one after another in this process.
   """
   table: str = "1"
   scale: str = "small"
@@ -109,6 +111,7 @@ class ReproduceConfig:
   work_root: str = "runs/reproduce"
   domain_cache: Optional[str] = None
   out_dir: str = "runs/reproduce/report"
+  jobs: int = 1
 
   def __post_init__(self):
     if self.table not in TABLES:
@@ -119,6 +122,8 @@ class ReproduceConfig:
       value = getattr(self, name)
       if value is not None and value < 1:
         raise ConfigError(f"--{name}={value} must be >= 1")
+    if self.jobs < 1:
+      raise ConfigError(f"--jobs={self.jobs} must be >= 1")
     if not self.work_root or not self.out_dir:
       raise ConfigError("--work_root and --out_dir must name paths")
     flags_by_model = parse_model_flags(self.model_flags)
@@ -388,16 +393,25 @@ def _run_model_table(config: ReproduceConfig, command: Optional[str], verbose, s
     outputs.atomic_write(out + ".png", _model_table_png(report))
 
   start = time.time()
-  for i, (row, key, samples, run) in enumerate(plan, 1):
-    say(f"Table {config.table} {i}/{len(plan)}: {row.label} ({run.key}) on {key} ...")
-    request = _request_for(config, run.train_config, samples)
-    rows = measure(run, request, verbose)
+  finished = []
+
+  def started(index: int):
+    row, key, _, run = plan[index]
+    say(f"Table {config.table} {index + 1}/{len(plan)}: {row.label} ({run.key}) on {key} ...")
+
+  def done(index: int, rows: Dict[str, Dict[str, Any]]):
+    row, key, _, _ = plan[index]
     measured[(row.label, key)] = next(iter(rows.values()))
-    report["complete"] = i == len(plan)
-    say(f"Table {config.table} {i}/{len(plan)}: {row.label} on {key}: "
+    finished.append(index)
+    report["complete"] = len(finished) == len(plan)
+    say(f"Table {config.table} {len(finished)}/{len(plan)} done: {row.label} on {key}: "
         f"{fmt_cell(measured_cell(config.table, measured[(row.label, key)]))} "
         f"[{(time.time() - start) / 60:.1f} min elapsed]")
     write()
+
+  measure_runs([(run, _request_for(config, run.train_config, samples))
+                for _, _, samples, run in plan], done, started, jobs=config.jobs,
+               verbose=verbose, say=say)
   if not plan:
     report["complete"] = True
     write()

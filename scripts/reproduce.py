@@ -72,6 +72,9 @@ HELP = {
                     "ones behind benchmarks/RESULTS_2026-11-29.md, so the tables compare "
                     "with it.",
     "out_dir": "Reports: table<N>.md / .json / .png.",
+    "jobs": "Tables 1, 3, 4: runs trained at once, each in its own process with cores/jobs threads and its "
+            "output in <run dir>/benchmark.log (2 on a 2-core CPU: ~2x sooner; small nets "
+            "leave a second thread mostly idle). 1: one after another here.",
 }
 cli.define_flags(reproduction.ReproduceConfig, HELP)
 

@@ -486,3 +486,63 @@ def test_training_time_is_summed_over_resumes_not_reloads(tmp_path):
   assert seconds(str(tmp_path), Outcome(2, 10.0)) == 10.0
   assert seconds(str(tmp_path), Outcome(2, 0.5)) == 10.0  # Finished: only reloaded.
   assert seconds(str(tmp_path), Outcome(4, 7.0)) == 17.0  # Resumed to 4 epochs.
+
+
+def _log_span(workdir):
+  """(start, end) of the one child that wrote <workdir>/benchmark.log."""
+  import datetime  # pylint: disable=g-import-not-at-top
+  stamps = [datetime.datetime.fromisoformat(l.split(" ")[1].rstrip(":"))
+            for l in open(os.path.join(workdir, benchmark_runs.RUN_LOG))
+            if l.startswith("==== ")]
+  assert len(stamps) == 2, stamps
+  return stamps
+
+
+@pytest.mark.slow
+def test_parallel_quality_runs_in_two_processes_with_the_serial_numbers(tmp_path):
+  """--jobs=2: two children at once (their logs overlap in time), one domain classifier
+  between them (the cache lock), and the same numbers as --jobs=1 with one thread."""
+  _tiny_npz(tmp_path / "tiny.npz")
+  common = [QUALITY, "--models=rae_l2,wae_mmd", f"--npz_files={tmp_path / 'tiny.npz'}",
+            "--epochs=1", "--steps_per_epoch=3", "--batch_size=50", "--num_samples=50",
+            "--prd_runs=1", "--expost=none"]
+  reports = {}
+  for jobs in (2, 1):
+    proc = run_python(common + [f"--jobs={jobs}", f"--work_root={tmp_path / f'w{jobs}'}",
+                                f"--out={tmp_path / f'R{jobs}'}"], timeout=600,
+                      env_extra={"TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    reports[jobs] = json.loads((tmp_path / f"R{jobs}.json").read_text())
+  rows = {j: reports[j]["datasets"]["tiny"]["rows"] for j in reports}
+  assert set(rows[2]) == set(rows[1]) == {"rae_l2", "wae_mmd"} and reports[2]["complete"]
+  spans = [_log_span(r["workdir"]) for r in rows[2].values()]
+  assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1], spans  # Overlapping.
+  assert not any(os.path.exists(os.path.join(r["workdir"], benchmark_runs.RUN_LOG))
+                 for r in rows[1].values())  # --jobs=1 trains in the script's process.
+  assert len({r["domain_classifier_id"] for r in rows[2].values()}) == 1
+  assert len(list((tmp_path / "w2" / "feature_cache").glob("*.keras"))) == 1
+  for name in rows[1]:
+    for key in ("fid_generation", "fid_reconstruction", "improved_recall"):
+      assert rows[2][name][key] == pytest.approx(rows[1][name][key], rel=1e-4), (name, key)
+
+
+def test_parallel_failures_are_raised_with_the_run_and_its_log(tmp_path):
+  """A child's bad input comes back as ConfigError; a crash as RunFailed naming the log."""
+  from rae_tf.errors import RunFailed  # pylint: disable=g-import-not-at-top
+  def run(name, dataset):
+    tc = TrainConfig.make(model="rae_l2", dataset=dataset, arch="mlp", width=8,
+                          latent_dim=2, epochs=1, steps_per_epoch=1, batch_size=10,
+                          workdir=str(tmp_path / name), export_dir="", export_name=None)
+    return benchmark_runs.PlannedRun(name, "d", tc, ("trained",))
+  request = experiments.EvalRequest(num_samples=20, cache_dir=str(tmp_path / "c"))
+  done = []
+  with pytest.raises(ConfigError, match="absent.npz"):
+    benchmark_runs.measure_runs(
+        [(run("a", f"npz:{tmp_path / 'absent.npz'}"), request)],
+        lambda i, rows: done.append(i), jobs=2)
+  with pytest.raises(RunFailed, match=r"b on d failed \(\w+Error: .*b/benchmark.log"):
+    benchmark_runs.measure_runs([(run("b", "synthetic"), None)],
+                                lambda i, rows: done.append(i), jobs=2)
+  assert not done
+  with pytest.raises(ConfigError, match="--jobs=0"):
+    benchmark_runs.measure_runs([], lambda i, rows: None, jobs=0)

@@ -22,6 +22,7 @@ from typing import Optional
 
 import numpy as np
 
+from rae_tf import outputs
 from rae_tf.errors import ConfigError
 
 INCEPTION_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -380,9 +381,16 @@ def get_domain_features(cache_dir: str, x_train, y_train, x_test, y_test, epochs
   path = os.path.join(cache_dir, f"domain_classifier_{key}.keras")
   if os.path.isfile(path) and os.path.isfile(_json_path(path)):
     return DomainClassifierFeatures.load(path)
-  result = DomainClassifierFeatures.train(x_train, y_train, x_test, y_test, epochs=epochs,
-                                          batch_size=batch_size, seed=seed, verbose=verbose)
-  result.save(path)
+  os.makedirs(cache_dir, exist_ok=True)
+  # Training is not bit-reproducible: two processes that both trained would measure their
+  # runs under different classifiers. The first trains; the others wait and load its file.
+  with outputs.waiting_file_lock(path + ".lock"):
+    if os.path.isfile(path) and os.path.isfile(_json_path(path)):
+      return DomainClassifierFeatures.load(path)
+    result = DomainClassifierFeatures.train(x_train, y_train, x_test, y_test,
+                                            epochs=epochs, batch_size=batch_size, seed=seed,
+                                            verbose=verbose)
+    result.save(path)
   _log.info("domain classifier cached at %s (test accuracy %.4f)", path,
             result.test_accuracy)
   return result
