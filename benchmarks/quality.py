@@ -1,6 +1,7 @@
 r"""Issue 10's quality table: every registered model on the real data here, ranked.
 
   python benchmarks/quality.py                                    # 10 epochs, both files
+  python benchmarks/quality.py --jobs=2                           # two runs at once
   python benchmarks/quality.py --models=flexae,rae_l2_gmm,wae_gan --expost=gmm
   python benchmarks/quality.py --model_flags='flexae:"--critic_width=256 --prior_width=256"'
   python benchmarks/quality.py --epochs=1 --steps_per_epoch=20 --num_samples=200 \
@@ -36,7 +37,8 @@ and where FlexAE and MaskAAE lose, computed from the numbers.
 Every run has its own workdir, <work_root>/runs/<data>/<model>_<hash of its settings>
 (--epochs is not in the hash: raising it resumes), and its evaluations are cached there:
 a killed benchmark resumes where it stopped, and a model added to the registry trains only
-that model. Disjoint --models lists can run as separate processes (or machines) with
+that model. --jobs=N trains N runs at once, each in its own process (cores / N threads,
+output in <run dir>/benchmark.log). Disjoint --models lists can run on separate machines with
 their own --out; --merge joins their .json reports into one ranked table (the settings
 must agree; each row names its source report). --scale=paper switches the defaults to
 width 128, 100 epochs and Inception FID (needs --inception_weights): for GPU machines, not

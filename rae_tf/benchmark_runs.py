@@ -337,8 +337,8 @@ def threads_per_job(jobs: int) -> int:
 
 def measure_runs(tasks: Sequence[Tuple[PlannedRun, experiments.EvalRequest]],
                  on_done: Callable[[int, Dict[str, Dict[str, Any]]], None],
-                 on_start: Callable[[int], None] = lambda index: None, jobs: int = 1, verbose: Optional[int] = None,
-                 say: Callable[[str], None] = say_progress):
+                 on_start: Callable[[int], None] = lambda index: None, jobs: int = 1,
+                 verbose: Optional[int] = None, say: Callable[[str], None] = say_progress):
   """Measures every (run, request) of `tasks`; on_done(index, rows) as each finishes.
 
   jobs = 1: one after another in this process, in order. jobs > 1: up to `jobs` child
@@ -357,7 +357,7 @@ def measure_runs(tasks: Sequence[Tuple[PlannedRun, experiments.EvalRequest]],
     tasks: the runs and their evaluation requests.
     on_done: called with the task's index in `tasks` and measure()'s rows.
     on_start: called with the task's index as it starts (from a worker thread when
-      jobs > 1).
+      jobs > 1, never while another on_start or on_done runs).
     jobs: processes at once (>= 1).
     verbose: Keras progress output of training (jobs = 1; children log epochs only).
     say: where progress lines go.
@@ -379,13 +379,15 @@ def measure_runs(tasks: Sequence[Tuple[PlannedRun, experiments.EvalRequest]],
   stop = threading.Event()
   live: Dict[int, subprocess.Popen] = {}
   lock = threading.Lock()
+  callbacks = threading.Lock()  # One at a time: their progress lines never interleave.
 
   def run_group(indices: List[int]):
     out = []
     for i in indices:
       if stop.is_set():
         break
-      on_start(i)
+      with callbacks:
+        on_start(i)
       rows = _measure_in_child(i, tasks[i], threads, stop, live, lock)
       if rows is not None:
         out.append((i, rows))
@@ -396,7 +398,8 @@ def measure_runs(tasks: Sequence[Tuple[PlannedRun, experiments.EvalRequest]],
     try:
       for future in concurrent.futures.as_completed(futures):
         for i, rows in future.result():
-          on_done(i, rows)
+          with callbacks:
+            on_done(i, rows)
     except BaseException:
       stop.set()
       for f in futures:

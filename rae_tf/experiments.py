@@ -3,7 +3,8 @@ sweep (FlexAE's bias-variance study, the seed's Table 5) and their report files.
 
 * `train_and_evaluate(train_config, request)`: trains (or resumes) one run, then evaluates
   it with the trained prior and, if asked, with the ex-post GMM (RAE + GMM). Evaluation
-  results are cached in the run directory, keyed by the checkpoint and the request, so a
+  results are cached in the run directory, keyed by the checkpoint and the request (its
+  domain classifier folder by the classifier it holds, so a moved folder is reused), so a
   re-run (e.g. of a killed sweep or benchmark) only does what is missing. Used by
   `run_prior_capacity_sweep` and by `benchmarks/flexae_quality.py`.
 * `run_prior_capacity_sweep(PriorCapacityConfig)`: trains FlexAE on a fraction of the
@@ -199,6 +200,38 @@ def json_safe(value):
   return value
 
 
+def _same_request(cached: Dict[str, Any], wanted: Dict[str, Any]) -> bool:
+  """Whether a cached evaluation answers `wanted` (EvalRequest as a dict).
+
+  The domain classifier's folder is compared by content, not by path: a moved or copied
+  folder (say, benchmarks/domain_classifiers in another clone) reuses the evaluations made
+  under it as long as it still holds the classifier, by its weights' fingerprint, that
+  measured them.
+  """
+  folder = wanted.get("cache_dir")
+  if not folder:
+    return cached.get("request") == wanted
+  drop = lambda d: {k: v for k, v in d.items() if k != "cache_dir"}
+  if drop(cached.get("request") or {}) != drop(wanted):
+    return False
+  used = cached["results"].get("domain_classifier_id")
+  if used is None:  # Raw or Inception features: the folder was never read.
+    return True
+  return used in _classifier_fingerprints(folder)
+
+
+def _classifier_fingerprints(folder: str) -> set:
+  """Weights fingerprints of the domain classifiers cached in `folder` (their .json)."""
+  found = set()
+  for name in os.listdir(folder) if os.path.isdir(folder) else ():
+    if name.startswith("domain_classifier_") and name.endswith(".json"):
+      info = _read_json(os.path.join(folder, name))
+      if info and info.get("weights") and os.path.isfile(
+          os.path.join(folder, name[:-len(".json")] + ".keras")):
+        found.add(info["weights"])
+  return found
+
+
 def _read_json(path: str) -> Optional[Dict[str, Any]]:
   try:
     with open(path) as f:
@@ -254,8 +287,8 @@ def train_and_evaluate(train_config: TrainConfig, request: EvalRequest,
   for prior in priors:
     cache = os.path.join(workdir, EVAL_CACHE.format(prior=prior))
     cached = _read_json(cache)
-    if (cached and cached.get("checkpoint") == identity
-        and cached.get("request") == wanted and "results" in cached):
+    if (cached and cached.get("checkpoint") == identity and "results" in cached
+        and _same_request(cached, wanted)):
       _say(f"{workdir}: evaluation ({prior} prior) of {checkpoint} reused from {cache}")
       metrics[prior], eval_seconds[prior] = cached["results"], 0.0
       continue

@@ -2,6 +2,7 @@ r"""The seed's Tables 1-5 and Figs. 2, 5, 6, 7 regenerated with rae_tf, beside t
 published numbers (rae_tf/seed_tables.py) and the gap.
 
   python scripts/reproduce.py --table=1                  # small scale: this 2-core CPU
+  python scripts/reproduce.py --table=1 --jobs=2         # two runs at once (2 cores)
   python scripts/reproduce.py --table=3 --model_flags='flexae:"--critic_width=256"'
   python scripts/reproduce.py --table=2                  # NAC (scripts/nac_table.py's runs)
   python scripts/reproduce.py --table=5                  # prior capacity (bias-variance)

@@ -12,7 +12,7 @@ from rae_tf import experiments
 from rae_tf.errors import ConfigError
 from rae_tf.experiments import PriorCapacityConfig
 
-from conftest import ROOT, run_python
+from conftest import ROOT, run_python, tiny_labelled_npz
 
 SWEEP = os.path.join(ROOT, "scripts", "prior_capacity_sweep.py")
 QUALITY = os.path.join(ROOT, "benchmarks", "flexae_quality.py")
@@ -123,6 +123,36 @@ def test_expost_fit_is_reused_across_requests_until_its_file_changes(tmp_path, c
   again, said = evaluate()
   assert said.count("fitting the ex-post gmm") == 1 and "reused from" not in said, said
   assert again == pytest.approx(first)  # Same checkpoint, options, seed: the same fit.
+
+
+def test_evaluation_follows_a_moved_classifier_folder_by_its_weights(tmp_path, capsys):
+  """The evaluation cache knows the domain classifier by its weights, not its folder: a
+  copied folder reuses the evaluation; a folder without that classifier evaluates again."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  from rae_tf.config import TrainConfig  # pylint: disable=g-import-not-at-top
+  tiny_labelled_npz(tmp_path / "tiny.npz")
+  tc = TrainConfig.make(model="ae", dataset=f"npz:{tmp_path / 'tiny.npz'}", arch="mlp",
+                        width=8, depth=1, latent_dim=2, batch_size=50, epochs=1,
+                        steps_per_epoch=2, workdir=str(tmp_path / "run"), export_dir="")
+
+  def evaluate(folder):
+    request = experiments.EvalRequest(num_samples=50, features="domain", prd_runs=1,
+                                      cache_dir=str(tmp_path / folder))
+    outcome = experiments.train_and_evaluate(tc, request, ("trained",), verbose=0)
+    return outcome.metrics["trained"], capsys.readouterr().out
+
+  first, said = evaluate("a")
+  assert "reused from" not in said
+  shutil.copytree(tmp_path / "a", tmp_path / "b")
+  moved, said = evaluate("b")
+  assert "reused from" in said and moved == first, said
+  (tmp_path / "c").mkdir()
+  for f in (tmp_path / "a").glob("*.json"):  # The json without its weights: not it.
+    shutil.copy(f, tmp_path / "c")
+  other, said = evaluate("c")
+  assert "reused from" not in said, said
+  assert list((tmp_path / "c").glob("*.keras"))  # Trained its own classifier there.
+  assert other["domain_classifier_id"] and np.isfinite(other["fid_generation"])
 
 
 def test_recipes_own_expost_fit_from_training_is_reused_by_evaluation(tmp_path, capsys):

@@ -16,7 +16,7 @@ from rae_tf import seed_tables
 from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError
 
-from conftest import ROOT, run_python
+from conftest import ROOT, run_python, tiny_labelled_npz
 
 QUALITY = os.path.join(ROOT, "benchmarks", "quality.py")
 REPRODUCE = os.path.join(ROOT, "scripts", "reproduce.py")
@@ -370,23 +370,10 @@ def test_reproduce_script_refuses_bad_flags(tmp_path):
     assert not (tmp_path / "w").exists() and not (tmp_path / "o").exists()
 
 
-def _tiny_npz(path):
-  """A tiny labelled image set (random blobs per class), a FIXTURE, not real data."""
-  rng = np.random.default_rng(0)
-  def make(n):
-    y = rng.integers(0, 10, n).astype(np.uint8)
-    x = np.zeros((n, 28, 28), np.uint8)
-    for i, label in enumerate(y):
-      x[i, 2 * label:2 * label + 8, 4:24] = 255
-    return x, y
-  (x_train, y_train), (x_test, y_test) = make(200), make(100)
-  np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-
-
 @pytest.mark.slow
 def test_quality_end_to_end_tiny(tmp_path):
   """A tiny real run: one model + its GMM row, 1 epoch of 2 steps, 50 samples."""
-  _tiny_npz(tmp_path / "tiny.npz")
+  tiny_labelled_npz(tmp_path / "tiny.npz")
   config = quality.QualityConfig(
       models="rae_l2", npz_files=f"{tmp_path / 'tiny.npz'},{tmp_path / 'absent.npz'}",
       epochs=1, steps_per_epoch=2, batch_size=50, num_samples=50, prd_runs=1,
@@ -502,7 +489,7 @@ def _log_span(workdir):
 def test_parallel_quality_runs_in_two_processes_with_the_serial_numbers(tmp_path):
   """--jobs=2: two children at once (their logs overlap in time), one domain classifier
   between them (the cache lock), and the same numbers as --jobs=1 with one thread."""
-  _tiny_npz(tmp_path / "tiny.npz")
+  tiny_labelled_npz(tmp_path / "tiny.npz")
   common = [QUALITY, "--models=rae_l2,wae_mmd", f"--npz_files={tmp_path / 'tiny.npz'}",
             "--epochs=1", "--steps_per_epoch=3", "--batch_size=50", "--num_samples=50",
             "--prd_runs=1", "--expost=none"]
