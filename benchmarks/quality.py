@@ -84,8 +84,8 @@ HELP = {
                     "benchmarks/RESULTS_2026-11-29.md, so new rows compare with it.",
     "out": "Report path without extension: writes OUT.md and OUT.json.",
     "jobs": "Runs trained at once, each in its own process with cores/jobs threads and its "
-            "output in <run dir>/benchmark.log (2 on a 2-core CPU: ~2x sooner; small nets "
-            "leave a second thread mostly idle). 1: one after another here.",
+            "output in <run dir>/benchmark.log. 1: one after another in this process. On a "
+            "2-core CPU 2 gained only 1.05x (benchmarks/README.md); more cores, more gain.",
     "merge": "Comma-separated report .json files (earlier --out's) to join into one report "
              "at --out instead of training: same settings required; later files win on "
              "a row two share; each row names its source.",

@@ -2,7 +2,7 @@ r"""The seed's Tables 1-5 and Figs. 2, 5, 6, 7 regenerated with rae_tf, beside t
 published numbers (rae_tf/seed_tables.py) and the gap.
 
   python scripts/reproduce.py --table=1                  # small scale: this 2-core CPU
-  python scripts/reproduce.py --table=1 --jobs=2         # two runs at once (2 cores)
+  python scripts/reproduce.py --table=1 --jobs=2         # two runs at once
   python scripts/reproduce.py --table=3 --model_flags='flexae:"--critic_width=256"'
   python scripts/reproduce.py --table=2                  # NAC (scripts/nac_table.py's runs)
   python scripts/reproduce.py --table=5                  # prior capacity (bias-variance)
@@ -74,8 +74,8 @@ HELP = {
                     "with it.",
     "out_dir": "Reports: table<N>.md / .json / .png.",
     "jobs": "Tables 1, 3, 4: runs trained at once, each in its own process with cores/jobs threads and its "
-            "output in <run dir>/benchmark.log (2 on a 2-core CPU: ~2x sooner; small nets "
-            "leave a second thread mostly idle). 1: one after another here.",
+            "output in <run dir>/benchmark.log. 1: one after another in this process. On a "
+            "2-core CPU 2 gained only 1.05x (benchmarks/README.md); more cores, more gain.",
 }
 cli.define_flags(reproduction.ReproduceConfig, HELP)
 
