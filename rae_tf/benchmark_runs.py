@@ -328,6 +328,9 @@ def measure(run: PlannedRun, request: experiments.EvalRequest,
 
 # Each child of a parallel benchmark appends its output here, in its run directory.
 RUN_LOG = "benchmark.log"
+# Set for each child: read by TensorFlow (intra-op pool) and the BLAS libraries when they load.
+THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+              "MKL_NUM_THREADS")
 
 
 def threads_per_job(jobs: int) -> int:
@@ -441,8 +444,7 @@ def _measure_in_child(index: int, task, threads: int, stop: threading.Event,
                                 stdin=subprocess.DEVNULL)
         live[index] = proc
       proc.wait()
-      with open(log_path, "a") as end:
-        end.write(f"==== {experiments.now()}: exit status {proc.returncode} ====\n")
+      log.write(f"==== {experiments.now()}: exit status {proc.returncode} ====\n")
     with lock:
       live.pop(index, None)
     try:
@@ -456,11 +458,6 @@ def _measure_in_child(index: int, task, threads: int, stop: threading.Event,
     raise ConfigError(result["error"])
   raise RunFailed(f"{run.key} on {run.data_key} failed ({result['error']}); its output is "
                   f"in {log_path}")
-
-
-# Read by TensorFlow (intra-op pool) and the BLAS libraries when they load.
-THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-              "MKL_NUM_THREADS")
 
 
 def run_task_file(task_path: str, result_path: str):

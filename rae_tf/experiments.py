@@ -217,19 +217,8 @@ def _same_request(cached: Dict[str, Any], wanted: Dict[str, Any]) -> bool:
   used = cached["results"].get("domain_classifier_id")
   if used is None:  # Raw or Inception features: the folder was never read.
     return True
-  return used in _classifier_fingerprints(folder)
-
-
-def _classifier_fingerprints(folder: str) -> set:
-  """Weights fingerprints of the domain classifiers cached in `folder` (their .json)."""
-  found = set()
-  for name in os.listdir(folder) if os.path.isdir(folder) else ():
-    if name.startswith("domain_classifier_") and name.endswith(".json"):
-      info = _read_json(os.path.join(folder, name))
-      if info and info.get("weights") and os.path.isfile(
-          os.path.join(folder, name[:-len(".json")] + ".keras")):
-        found.add(info["weights"])
-  return found
+  from rae_tf.metrics import features  # pylint: disable=g-import-not-at-top
+  return used in features.cached_fingerprints(folder)
 
 
 def _read_json(path: str) -> Optional[Dict[str, Any]]:

@@ -24,9 +24,9 @@ What each table runs (rae_tf.reproduction):
            (paper scale: also MNIST).
   fig6/7   latent_dim_experiments.run_mask_behaviour on MNIST at m = 32, 64, 110.
 
-Small-scale budget (each table designed for < 1 hour on the 2-core CPU; measured: Table 3
-69 min, Table 1 about 1.5 h, both over it mainly through the 2-stage VAE's second stage,
-fitted by training for a fixed 3,000 steps; Tables 2 / 5 11 / 18 min): Tables 1/3/4 dcgan width 32, m = 16, batch 100, 5 epochs
+Small-scale budget (each table < 1 hour on the 2-core CPU; measured from nothing with
+--jobs=2: Table 1 34 min, Table 3 31 min, Table 4 1 min on Table 3's runs; Tables 2 / 5
+11 / 18 min): Tables 1/3/4 dcgan width 32, m = 16, batch 100, 5 epochs
 x 100 steps, 2,000 samples per metric (997 for the MNIST subset), domain FID; Table 2 and
 Figs. 6/7 MLP 3 x 256 on the MNIST subset, 6 epochs (540 steps), MaskAAE with a 256 x 3
 critic; Figs. 2/5 the same on synthetic data, m = 4 ... 64, 6 x 100 steps; Table 5 the

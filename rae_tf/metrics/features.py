@@ -330,6 +330,26 @@ def weights_fingerprint(model) -> str:
   return digest.hexdigest()[:12]
 
 
+_CACHE_PREFIX = "domain_classifier_"  # <cache_dir>/domain_classifier_<key>.keras / .json
+
+
+def cached_fingerprints(cache_dir: str) -> set:
+  """Weights fingerprints of the complete classifiers (.keras and .json) in `cache_dir`,
+  read from their .json files (no model is loaded)."""
+  found = set()
+  for name in os.listdir(cache_dir) if os.path.isdir(cache_dir) else ():
+    if name.startswith(_CACHE_PREFIX) and name.endswith(".keras"):
+      path = os.path.join(cache_dir, name)
+      try:
+        with open(_json_path(path)) as f:
+          weights = json.load(f).get("weights")
+      except (OSError, ValueError):
+        continue
+      if weights:
+        found.add(weights)
+  return found
+
+
 def _json_path(model_path: str) -> str:
   return model_path[:-len(".keras")] + ".json"
 
@@ -378,7 +398,7 @@ def get_domain_features(cache_dir: str, x_train, y_train, x_test, y_test, epochs
     raise ConfigError("--domain_cache is not set; give a folder to cache the domain "
                       "classifier in.")
   key = domain_cache_key(x_train, y_train, x_test, y_test, epochs, batch_size, seed)
-  path = os.path.join(cache_dir, f"domain_classifier_{key}.keras")
+  path = os.path.join(cache_dir, f"{_CACHE_PREFIX}{key}.keras")
   if os.path.isfile(path) and os.path.isfile(_json_path(path)):
     return DomainClassifierFeatures.load(path)
   os.makedirs(cache_dir, exist_ok=True)
