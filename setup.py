@@ -27,5 +27,5 @@ setuptools.setup(
         "psutil>=5.9",
         "matplotlib>=3.8",
     ],
-    extras_require={"test": ["pytest>=8.0"]},
+    extras_require={"test": ["pytest>=8.0", "pytest-xdist>=3.5"]},
 )
