@@ -126,6 +126,14 @@ class ReproduceConfig:
       raise ConfigError(f"--jobs={self.jobs} must be >= 1")
     if not self.work_root or not self.out_dir:
       raise ConfigError("--work_root and --out_dir must name paths")
+    if self.table not in _MODEL_TABLES:
+      # Silently ignoring them would let a user believe they took effect.
+      for flag, given in (("jobs", self.jobs != 1), ("domain_cache", self.domain_cache),
+                          ("model_flags", self.model_flags)):
+        if given:
+          raise ConfigError(f"--{flag} applies to Tables 1, 3, 4 only; --table="
+                            f"{self.table} trains its runs one after another in this "
+                            f"process with its own settings: drop --{flag}")
     flags_by_model = parse_model_flags(self.model_flags)
     for model in flags_by_model:
       model_overrides(flags_by_model, model)

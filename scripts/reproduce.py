@@ -64,18 +64,20 @@ HELP = {
     "num_samples": "Samples per metric (default: the scale's budget).",
     "seed": "Seed of every run.",
     "model_flags": "Extra scripts/train.py flags per model, 'MODEL:FLAGS;MODEL:FLAGS' "
-                   "(Tables 1, 3, 4).",
+                   "(Tables 1, 3, 4; the others refuse it).",
     "inception_weights": "Keras InceptionV3 notop weights file (paper scale).",
     "work_root": "Runs (shared by the tables, resumable) and, unless --domain_cache, the "
                  "domain classifier cache.",
-    "domain_cache": "Folder of the domain classifiers of Tables 1, 3, 4 (default "
+    "domain_cache": "Folder of the domain classifiers of Tables 1, 3, 4, refused by the "
+                    "others (default "
                     "<work_root>/feature_cache); benchmarks/domain_classifiers holds the "
                     "ones behind benchmarks/RESULTS_2026-11-29.md, so the tables compare "
                     "with it.",
     "out_dir": "Reports: table<N>.md / .json / .png.",
     "jobs": "Tables 1, 3, 4: runs trained at once, each in its own process with cores/jobs threads and its "
             "output in <run dir>/benchmark.log. 1: one after another in this process. On a "
-            "2-core CPU 2 gained only 1.05x (benchmarks/README.md); more cores, more gain.",
+            "2-core CPU 2 gained only 1.05x (benchmarks/README.md); more cores, more gain. "
+            "Tables 2, 5 and the figures refuse --jobs > 1.",
 }
 cli.define_flags(reproduction.ReproduceConfig, HELP)
 

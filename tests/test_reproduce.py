@@ -299,6 +299,14 @@ def test_reproduce_config_refusals():
     reproduction.ReproduceConfig(table="6")
   with pytest.raises(ConfigError, match="--scale"):
     reproduction.ReproduceConfig(scale="medium")
+  # The model tables' options are refused, not ignored, by the tables that do not use them.
+  for table in ("2", "5", "fig2", "fig6"):
+    for flag, value in (("jobs", 2), ("domain_cache", "classifiers"),
+                        ("model_flags", "flexae:--critic_width=8")):
+      with pytest.raises(ConfigError, match=f"--{flag} applies to Tables 1, 3, 4 only"):
+        reproduction.ReproduceConfig(table=table, **{flag: value})
+  for table in ("1", "3", "4"):
+    reproduction.ReproduceConfig(table=table, jobs=2, domain_cache="classifiers")
 
 
 def test_domain_cache_reaches_the_model_tables_evaluation(tmp_path):
@@ -362,7 +370,8 @@ def test_quality_script_skips_absent_files_and_refuses_bad_flags(tmp_path):
 
 def test_reproduce_script_refuses_bad_flags(tmp_path):
   for args, needle in ((["--table=9"], "--table"), (["--scale=big"], "--scale"),
-                       (["--model_flags=wae_gan:--width=8"], "--width")):
+                       (["--model_flags=wae_gan:--width=8"], "--width"),
+                       (["--table=2", "--jobs=2"], "--jobs applies to Tables 1, 3, 4")):
     proc = run_python([REPRODUCE, f"--work_root={tmp_path / 'w'}",
                        f"--out_dir={tmp_path / 'o'}"] + args, timeout=120)
     errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
