@@ -522,6 +522,18 @@ def test_parallel_quality_runs_in_two_processes_with_the_serial_numbers(tmp_path
       assert rows[2][name][key] == pytest.approx(rows[1][name][key], rel=1e-4), (name, key)
 
 
+def test_parallel_runs_start_longest_first_and_keep_a_run_directory_together(tmp_path):
+  def run(model, workdir, epochs=5):
+    tc = TrainConfig.make(model=model, dataset="synthetic", epochs=epochs, steps_per_epoch=10,
+                          workdir=str(tmp_path / workdir))
+    return benchmark_runs.PlannedRun(model, "d", tc, ("trained",)), None
+  tasks = [run("vae", "v"), run("wae_gan", "w"), run("flexae", "f"), run("vae", "v2"),
+           run("two_stage_vae", "t"), run("vae", "v"), run("vae", "long", epochs=20)]
+  # two_stage_vae 5.2 x 50, the 20-epoch VAE 200, flexae 2.5 x 50, vae + vae in one
+  # directory 100, then the cost-50 groups in plan order.
+  assert benchmark_runs.longest_first(tasks) == [[4], [6], [2], [0, 5], [1], [3]]
+
+
 def test_parallel_failures_are_raised_with_the_run_and_its_log(tmp_path):
   """A child's bad input comes back as ConfigError; a crash as RunFailed naming the log."""
   from rae_tf.errors import RunFailed  # pylint: disable=g-import-not-at-top
