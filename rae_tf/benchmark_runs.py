@@ -368,11 +368,10 @@ def measure_runs(tasks: Sequence[Tuple[PlannedRun, experiments.EvalRequest]],
   processes at once (`python -c` of `run_task_file`), each with threads_per_job(jobs)
   TensorFlow and BLAS threads and its output appended to <workdir>/benchmark.log; tasks
   that share a run directory run one after another in one child; the longest runs start
-  first (`longest_first`). on_done is always
-  called in the caller's thread, so reports are written by one writer. On the 2-core CPU
-  here it barely pays: four MNIST runs took 346 s with jobs = 2 against 362 s with jobs =
-  1 and two threads (benchmarks/README.md); machines with more cores than one small run
-  can use should gain more (not measured).
+  first (`longest_first`). on_done is always called in the caller's thread, so reports
+  are written by one writer. On the 2-core CPU here it barely pays: four MNIST runs took
+  346 s with jobs = 2 against 362 s with jobs = 1 and two threads (benchmarks/README.md);
+  machines with more cores than one small run can use should gain more (not measured).
 
   The first failure stops the others (each keeps its checkpoints: the same command
   resumes) and is raised: ConfigError for bad input found by a child, RunFailed naming

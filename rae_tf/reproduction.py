@@ -96,6 +96,8 @@ class ReproduceConfig:
     out_dir: the reports: table<N>.md / .json / .png (and the experiments' figures).
     jobs: Tables 1, 3, 4: runs trained at once, each in its own process with cores / jobs
       threads (benchmark_runs.measure_runs); 1 = one after another in this process.
+  The other tables refuse jobs > 1, domain_cache and model_flags (ConfigError) rather
+  than ignore them.
   """
   table: str = "1"
   scale: str = "small"
