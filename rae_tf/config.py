@@ -62,6 +62,7 @@ class TrainConfig:
   prior_noise: str = "normal"
   flow_couplings: int = 4
   prior_refine_steps: int = 0
+  prior_refine_half_life: int = 0
   # The model's weights set explicitly: sorted ((name, value), ...); unset = the recipe's
   # default (rae_tf.models.zoo). Build with `TrainConfig.make(beta=0.5, ...)`, read with
   # `weight("beta")`.
@@ -105,6 +106,9 @@ class TrainConfig:
     if self.prior_refine_steps < 0:
       raise ConfigError(f"--prior_refine_steps={self.prior_refine_steps} must be >= 0 "
                         "(0 = no refinement)")
+    if self.prior_refine_half_life < 0:
+      raise ConfigError(f"--prior_refine_half_life={self.prior_refine_half_life} must be "
+                        ">= 0 (0 = a constant rate)")
     if self.prior_refine_steps and self.strategy != "default":
       raise ConfigError("--prior_refine_steps runs on one device: use --strategy=default "
                         "(or refine later with the same command on one device)")
@@ -194,4 +198,4 @@ class TrainConfig:
   # Fields that may change between a run and its resumption (more epochs, new export path).
   RESUMABLE_CHANGES = ("epochs", "export_dir", "export_name", "log_every_steps",
                        "workdir", "data_dir", "checkpoint_every_steps", "deterministic",
-                       "num_image_samples", "prior_refine_steps")
+                       "num_image_samples", "prior_refine_steps", "prior_refine_half_life")

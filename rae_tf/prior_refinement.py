@@ -32,8 +32,20 @@ def encode_all(model, dataset: tf.data.Dataset) -> np.ndarray:
                                       else batch).numpy() for batch in dataset])
 
 
+def refine_rate_scale(step: int, half_life: int) -> float:
+  """The factor on the prior players' rates at refinement step `step` (0-based).
+
+  A constant rate leaves an adversarial prior oscillating around the codes, so that where
+  refinement stops decides its quality; halving the rate every `half_life` steps lets the game
+  settle. The factor depends on the step alone, so a refinement continued in pieces equals one
+  run. `half_life` 0 keeps the rate constant.
+  """
+  return 1.0 if half_life <= 0 else 0.5 ** (step / half_life)
+
+
 def refine_prior(model, codes: np.ndarray, steps: int, batch_size: int, seed: int,
-                 start: int = 0, log_every: int = 500, say=None) -> Dict[str, float]:
+                 start: int = 0, half_life: int = 0, log_every: int = 500,
+                 say=None) -> Dict[str, float]:
   """Runs the prior-fitting players for refinement steps start..steps-1 on fixed codes.
 
   Args:
@@ -44,6 +56,8 @@ def refine_prior(model, codes: np.ndarray, steps: int, batch_size: int, seed: in
     batch_size: codes per step.
     seed: the run's seed.
     start: the first step (steps already done: refining further continues exactly).
+    half_life: the players' rates halve every this many refinement steps (0 = constant);
+      restored when refinement ends, so a resumed training runs at its own rates.
     log_every: how often to report progress through `say`.
     say: a callable taking a progress line, or None.
   Returns:
@@ -72,15 +86,30 @@ def refine_prior(model, codes: np.ndarray, steps: int, batch_size: int, seed: in
       logs.update(rae_players.play(player, state, 1))
     return logs
 
+  # Scaled from (and restored to) the rates the players hold now: a schedule of the
+  # training (e.g. --lr_drops) stays in force.
+  base_rates = [(p.optimizer, float(p.optimizer.learning_rate.numpy()))
+                for p in fitting] if half_life > 0 else []
   logs = {}
-  for i in range(start, steps):
-    logs = {k: float(v) for k, v in step(tf.constant(i, tf.int64)).items()}
-    bad = [k for k, v in logs.items() if not math.isfinite(v)]
-    if bad:
-      raise TrainingDiverged(f"prior refinement diverged at step {i + 1}: non-finite "
-                             + ", ".join(f"{k}={logs[k]}" for k in bad)
-                             + "; nothing saved or exported; lower --generator_learning_rate")
-    if say and ((i + 1) % log_every == 0 or i + 1 == steps):
-      say(f"prior refinement {i + 1}/{steps}: "
-          + ", ".join(f"{k} {v:.4g}" for k, v in sorted(logs.items())))
+  try:
+    for i in range(start, steps):
+      for optimizer, rate in base_rates:
+        optimizer.learning_rate.assign(rate * refine_rate_scale(i, half_life))
+      logs = {k: float(v) for k, v in step(tf.constant(i, tf.int64)).items()}
+      _check_finite(logs, i)
+      if say and ((i + 1) % log_every == 0 or i + 1 == steps):
+        say(f"prior refinement {i + 1}/{steps}: "
+            + ", ".join(f"{k} {v:.4g}" for k, v in sorted(logs.items())))
+  finally:
+    for optimizer, rate in base_rates:
+      optimizer.learning_rate.assign(rate)
   return logs
+
+
+def _check_finite(logs, i):
+  """Raises TrainingDiverged when a loss of refinement step i is not finite."""
+  bad = [k for k, v in logs.items() if not math.isfinite(v)]
+  if bad:
+    raise TrainingDiverged(f"prior refinement diverged at step {i + 1}: non-finite "
+                           + ", ".join(f"{k}={logs[k]}" for k in bad)
+                           + "; nothing saved or exported; lower --generator_learning_rate")

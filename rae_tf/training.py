@@ -331,7 +331,9 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
 
   export_path = None
   if config.export_dir:
-    export_path = _export_once(model, config, spec, int(model.optimizer.iterations.numpy()))
+    step = int(model.optimizer.iterations.numpy())
+    export_path = _export_once(model, config, spec, step,
+                               int(refined[1].numpy()) if int(refined[0].numpy()) == step else 0)
   kind = zoo.MODELS.get(config.model).expost
   if kind and is_chief:  # One-command recipes: RAE + GMM, the 2-stage VAE.
     _fit_expost_once(config, kind)
@@ -362,7 +364,8 @@ def _refine_prior(model, source, config: TrainConfig, refined, manager):
   codes = prior_refinement.encode_all(
       model, source.train_dataset(500, shuffle=False, drop_remainder=False))
   prior_refinement.refine_prior(model, codes, config.prior_refine_steps, config.batch_size,
-                                config.seed, start=start, say=_say)
+                                config.seed, start=start,
+                                half_life=config.prior_refine_half_life, say=_say)
   bad = rae_callbacks.non_finite_variables(checkpoint_variables(model))
   if bad:
     raise TrainingDiverged(f"prior refinement left non-finite weights in {bad[0]}; nothing "
@@ -395,8 +398,9 @@ def _fit_expost_once(config: TrainConfig, kind: str):
     _say(f"SavedModel sampling the ex-post {kind} prior: {path}")
 
 
-def _export_once(model, config: TrainConfig, spec, step: int) -> str:
-  """Exports unless this workdir already exported the model of the same step.
+def _export_once(model, config: TrainConfig, spec, step: int, refined_steps: int) -> str:
+  """Exports unless this workdir already exported the model of the same step and the same
+  prior refinement (a refinement continued on a finished run exports the new prior).
 
   Raises:
     TrainingDiverged: the weights are not all finite (a divergence never ships).
@@ -405,7 +409,8 @@ def _export_once(model, config: TrainConfig, spec, step: int) -> str:
   if os.path.exists(record):
     with open(record) as f:
       last = json.load(f)
-    if last.get("step") == step and os.path.isdir(last.get("path", "")):
+    if (last.get("step") == step and last.get("prior_refined_steps", 0) == refined_steps
+        and os.path.isdir(last.get("path", ""))):
       _say(f"SavedModel of step {step} already at {last['path']}")
       return last["path"]
   bad = rae_callbacks.non_finite_variables(model.weights)
@@ -415,7 +420,8 @@ def _export_once(model, config: TrainConfig, spec, step: int) -> str:
   start = time.time()
   path = rae_export.export_saved_model(model, config.export_dir, config.run_name,
                                        spec.is_image)
-  outputs.atomic_write(record, json.dumps({"path": path, "step": step}))
+  outputs.atomic_write(record, json.dumps({"path": path, "step": step,
+                                           "prior_refined_steps": refined_steps}))
   _say(f"SavedModel ({time.time() - start:.0f} s): {path}\n  try: saved_model_cli run --dir {path} --tag_set serve "
        f"--signature_def serving_default --input_exprs 'seed=[1,2,3]'")
   return path

@@ -75,6 +75,9 @@ HELP = {
     "prior_refine_steps": "After training, fit the learned prior (critic + generator, or "
                           "the flow) to the final codes of the training set for this many "
                           "more steps, the auto-encoder frozen (0 = off). Cheap: no images.",
+    "prior_refine_half_life": "Halve the prior players' rates every this many refinement "
+                              "steps so the adversarial game settles instead of stopping "
+                              "mid-oscillation (0 = constant rates).",
     "workdir": "Run directory: TensorBoard logs, checkpoints, config.json.",
     "export_dir": "SavedModel root (TF Serving layout <export_dir>/<name>/<version>); "
                   "empty = no export.",

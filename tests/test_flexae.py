@@ -239,13 +239,46 @@ def test_prior_refinement_fits_the_final_codes(tmp_path):
     np.testing.assert_array_equal(a, b.numpy())
 
 
-@pytest.mark.slow  # Suite time (three more trainings).
-def test_prior_refinement_continues_exactly(tmp_path):
-  """Refining a finished run further continues exactly: 100 steps, then up to 300."""
-  refined_config = _config(tmp_path, "refined", prior_refine_steps=300, **_REFINE_KW)
+@pytest.mark.slow  # Suite time (three more trainings each).
+@pytest.mark.parametrize("half_life", [0, 40])
+def test_prior_refinement_continues_exactly(tmp_path, half_life):
+  """Refining a finished run further continues exactly: 100 steps, then up to 300 (with a
+  decaying rate too: its factor depends on the step alone)."""
+  refined_config = _config(tmp_path, "refined", prior_refine_steps=300,
+                           prior_refine_half_life=half_life, **_REFINE_KW)
   before = [w.numpy() for w in training.train(refined_config, verbose=0).model.prior.weights]
   split = refined_config.replace(workdir=str(tmp_path / "split"))
   training.train(split.replace(prior_refine_steps=100), verbose=0)
   continued = training.train(split, verbose=0)
   for a, b in zip(before, continued.model.prior.weights):
     np.testing.assert_array_equal(a, b.numpy())
+
+
+def test_refine_rate_scale_halves_every_half_life():
+  from rae_tf import prior_refinement  # pylint: disable=g-import-not-at-top
+  scale = prior_refinement.refine_rate_scale
+  assert [scale(i, 0) for i in (0, 50, 10**6)] == [1.0, 1.0, 1.0]
+  assert [scale(i, 40) for i in (0, 40, 80, 120)] == [1.0, 0.5, 0.25, 0.125]
+
+
+def test_refinement_continued_on_a_finished_run_is_exported(tmp_path):
+  """A larger --prior_refine_steps on a finished run serves the further-refined prior (the
+  export used to be skipped because the training step had not changed), and the players'
+  rates are their own again after a decayed refinement."""
+  config = _config(tmp_path, epochs=1, prior_refine_steps=20, prior_refine_half_life=5)
+  first = training.train(config, verbose=0)
+  for player in first.model.players:
+    if player.fits_prior:
+      assert float(player.optimizer.learning_rate.numpy()) == pytest.approx(
+          player.learning_rate), player.name
+  more = training.train(config.replace(prior_refine_steps=40), verbose=0)
+  assert more.export_path != first.export_path
+  seeds = tf.constant([1, 2, 3], tf.int64)
+  served = [tf.saved_model.load(p).signatures["serving_default"](seed=seeds)["latent"].numpy()
+            for p in (first.export_path, more.export_path)]
+  assert np.abs(served[0] - served[1]).max() > 1e-4
+  np.testing.assert_allclose(served[1], more.model.prior.sample_from_seeds(seeds).numpy(),
+                             atol=1e-5)
+  # The same command again neither refines nor exports again.
+  assert training.train(config.replace(prior_refine_steps=40), verbose=0).export_path == \
+      more.export_path
