@@ -99,7 +99,8 @@ def refine_prior(model, codes: np.ndarray, steps: int, batch_size: int, seed: in
       _check_finite(logs, i)
       if say and ((i + 1) % log_every == 0 or i + 1 == steps):
         say(f"prior refinement {i + 1}/{steps}: "
-            + ", ".join(f"{k} {v:.4g}" for k, v in sorted(logs.items())))
+            + ", ".join(f"{k} {v:.4g}" for k, v in sorted(logs.items()))
+            + (f", rates x{refine_rate_scale(i, half_life):.3g}" if half_life > 0 else ""))
   finally:
     for optimizer, rate in base_rates:
       optimizer.learning_rate.assign(rate)
