@@ -109,6 +109,9 @@ class TrainConfig:
     if self.prior_refine_half_life < 0:
       raise ConfigError(f"--prior_refine_half_life={self.prior_refine_half_life} must be "
                         ">= 0 (0 = a constant rate)")
+    if self.prior_refine_half_life and not self.prior_refine_steps:
+      raise ConfigError("--prior_refine_half_life schedules the prior refinement: set "
+                        "--prior_refine_steps too, or drop it")
     if self.prior_refine_steps and self.strategy != "default":
       raise ConfigError("--prior_refine_steps runs on one device: use --strategy=default "
                         "(or refine later with the same command on one device)")

@@ -254,6 +254,14 @@ def test_prior_refinement_continues_exactly(tmp_path, half_life):
     np.testing.assert_array_equal(a, b.numpy())
 
 
+def test_half_life_without_refinement_is_refused(tmp_path):
+  from rae_tf.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ConfigError, match="--prior_refine_steps"):
+    _config(tmp_path, prior_refine_half_life=100)
+  with pytest.raises(ConfigError, match=">= 0"):
+    _config(tmp_path, prior_refine_steps=10, prior_refine_half_life=-1)
+
+
 def test_refine_rate_scale_halves_every_half_life():
   from rae_tf import prior_refinement  # pylint: disable=g-import-not-at-top
   scale = prior_refinement.refine_rate_scale
