@@ -332,8 +332,7 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
   export_path = None
   if config.export_dir:
     step = int(model.optimizer.iterations.numpy())
-    export_path = _export_once(model, config, spec, step,
-                               int(refined[1].numpy()) if int(refined[0].numpy()) == step else 0)
+    export_path = _export_once(model, config, spec, step, _refined_steps(refined, step))
   kind = zoo.MODELS.get(config.model).expost
   if kind and is_chief:  # One-command recipes: RAE + GMM, the 2-stage VAE.
     _fit_expost_once(config, kind)
@@ -347,6 +346,13 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
                      workdir=config.workdir if is_chief else None)
 
 
+def _refined_steps(refined, step: int) -> int:
+  """Refinement steps the checkpoint holds for training step `step` (0 if its refinement
+  belongs to an earlier step: more training makes the refined prior stale)."""
+  refined_at, done = refined
+  return int(done.numpy()) if int(refined_at.numpy()) == step else 0
+
+
 def _refine_prior(model, source, config: TrainConfig, refined, manager):
   """Fits the learned prior to the final codes up to --prior_refine_steps refinement steps.
 
@@ -356,7 +362,7 @@ def _refine_prior(model, source, config: TrainConfig, refined, manager):
   """
   refined_at, done = refined
   step = int(model.optimizer.iterations.numpy())
-  start = int(done.numpy()) if int(refined_at.numpy()) == step else 0
+  start = _refined_steps(refined, step)
   if start >= config.prior_refine_steps:
     return
   _say(f"refining the prior on the final codes, steps {start + 1}..{config.prior_refine_steps}"
