@@ -69,7 +69,9 @@ HELP = {
     "batch_size": "Batch size of every run.",
     "seed": "Seed of every run.",
     "model_flags": "Extra scripts/train.py flags per model, 'MODEL:FLAGS;MODEL:FLAGS', e.g. "
-                   "flexae:\"--critic_width=256\" (not the shared data/net/epochs/seed).",
+                   "flexae:\"--critic_width=256\" (not the shared data/net/epochs/seed). "
+                   "Entries for registered models not trained here are unused (said so), "
+                   "so benchmarks/model_flags_small.txt serves any --models.",
     "expost": "Ex-post sampler rows: recipe (the recipes' own, e.g. rae_l2_gmm), gmm (also "
               "a GMM row for every other model) or none.",
     "gmm_components": "Components of the ex-post GMMs.",

@@ -229,7 +229,8 @@ def same_training(models: Sequence[str], recipes: Dict[str, Any],
 
 def plan_quality(config: QualityConfig, registered: Sequence[str],
                  recipes: Dict[str, Any], paths: Sequence[str],
-                 twins: Optional[Dict[str, str]] = None) -> List[PlannedRun]:
+                 twins: Optional[Dict[str, str]] = None,
+                 say: Callable[[str], None] = say_progress) -> List[PlannedRun]:
   """The runs of the benchmark: every (data file, model) with its samplers.
 
   A model that trains exactly like another (`twins`, from zoo.training_twin: aliases and
@@ -242,6 +243,7 @@ def plan_quality(config: QualityConfig, registered: Sequence[str],
     recipes: model name -> its ModelRecipe (for .expost and .prior).
     paths: the data files present.
     twins: model name -> the model it trains as (None: every model trains itself).
+    say: where the note on unused --model_flags entries goes.
   """
   twins = twins or {}
   models = config.model_list() or tuple(registered)
@@ -250,16 +252,22 @@ def plan_quality(config: QualityConfig, registered: Sequence[str],
     raise ConfigError(f"--models: {', '.join(unknown)} not registered; registered: "
                       f"{', '.join(registered)}")
   flagged = parse_model_flags(config.model_flags)
-  extra = set(flagged) - set(models)
-  if extra:
-    raise ConfigError(f"--model_flags names {', '.join(sorted(extra))}, not among the "
-                      "benchmarked models")
+  unknown = sorted(set(flagged) - set(registered))
+  if unknown:
+    raise ConfigError(f"--model_flags names {', '.join(unknown)}, not registered; "
+                      f"registered: {', '.join(registered)}")
   for model in flagged:
     twin = twins.get(model, model)
     if twin != model:
       raise ConfigError(f"--model_flags names {model}, which trains as {twin} (same "
                         f"recipe{', then an ex-post prior' if recipes[model].expost else ''}"
                         f"): give the flags to {twin}")
+  # One flags file (benchmarks/model_flags_small.txt) serves any --models subset: entries
+  # for registered models that are not trained here are left out, and said so.
+  trained = {twins.get(m, m) for m in models}
+  unused = sorted(set(flagged) - trained)
+  if unused:
+    say(f"--model_flags: not training {', '.join(unused)} here; their flags are unused")
   runs: Dict[str, List[str]] = {}  # Model trained -> its priors, in --models order.
   for model in models:
     twin = twins.get(model, model)
@@ -379,7 +387,7 @@ def run_quality(config: QualityConfig, command: Optional[str] = None,
                [(config.work_root, "--work_root"),
                 (os.path.dirname(os.path.abspath(config.out)), "--out")])
   twins = {name: zoo.training_twin(name) for name in registered}
-  plan = plan_quality(config, registered, recipes, present, twins)
+  plan = plan_quality(config, registered, recipes, present, twins, say)
   for run in plan:  # Refuse bad model flags and mismatching workdirs before any work.
     zoo.resolve_hparams(run.train_config, is_image=True, data_shape=(28, 28, 1))
     training.check_workdir(run.train_config)

@@ -2,6 +2,7 @@
 rankings and gaps on FABRICATED metric dicts (fixtures below, not measurements), "not
 registered" rows, absent data files skipped with a message, bad flags refused (one
 `error:` line, exit 2, nothing written), and a tiny end-to-end quality run (slow)."""
+import dataclasses
 import json
 import os
 
@@ -424,6 +425,32 @@ def test_plan_trains_aliases_and_expost_recipes_once(tmp_path):
                                    work_root=str(tmp_path), out=str(tmp_path / "R"))
   with pytest.raises(ConfigError, match="trains as rae_l2"):
     quality.plan_quality(bad, names, recipes, ["/nonexistent/f.npz"], twins)
+
+
+def test_one_flags_file_serves_any_models_subset(tmp_path):
+  """The committed per-model flags file works with --models=<a subset>: the flags of the
+  model a recipe trains as are used (rae_l2's for rae_l2_gmm), the unused entries are said
+  to be unused, and an unregistered name is still refused."""
+  from rae_tf.models import zoo  # pylint: disable=g-import-not-at-top
+  names = tuple(zoo.MODELS.names())
+  recipes = {n: zoo.MODELS.get(n) for n in names}
+  twins = {n: zoo.training_twin(n) for n in names}
+  with open(os.path.join(ROOT, "benchmarks", "model_flags_small.txt")) as f:
+    flags_file = f.read().strip()
+  config = quality.QualityConfig(models="rae_l2_gmm", npz_files="/nonexistent/f.npz",
+                                 model_flags=flags_file, work_root=str(tmp_path),
+                                 out=str(tmp_path / "R"))
+  said = []
+  plan = quality.plan_quality(config, names, recipes, ["/nonexistent/f.npz"], twins,
+                              said.append)
+  assert [(r.key, r.priors) for r in plan] == [("rae_l2", ("trained", "gmm"))]
+  # rae_l2's entry of the file.
+  assert dict(plan[0].train_config.weights) == {"decoder_l2": 1e-7, "latent_l2": 1e-4}
+  assert plan[0].train_config.learning_rate == 5e-4
+  assert len(said) == 1 and "flexae" in said[0] and "rae_l2," not in said[0]
+  typo = dataclasses.replace(config, model_flags='rae_l3:"--learning_rate=1e-4"')
+  with pytest.raises(ConfigError, match="rae_l3, not registered"):
+    quality.plan_quality(typo, names, recipes, ["/nonexistent/f.npz"], twins, said.append)
 
 
 def test_paper_scale_needs_inception_weights(tmp_path):
