@@ -112,7 +112,9 @@ def make_flags_parser(flag_values=flags.FLAGS) -> Callable:
     try:
       return flag_values(argv)
     except flags.Error as e:
-      error_exit(f"{e}. See --helpfull for the flags.")
+      # absl words a missing --flagfile "ERROR:: Unable to open flagfile: ...".
+      message = str(e).removeprefix("ERROR:: ").rstrip(".")
+      error_exit(f"{message}. See --helpfull for the flags.")
     except OSError as e:  # absl reads --flagfile itself; most errors arrive as flags.Error.
       error_exit(f"cannot read the flags: {describe_os_error(e)}")
     except UnicodeDecodeError as e:

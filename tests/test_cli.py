@@ -159,6 +159,14 @@ def test_bad_flagfile_bytes_exit_2(tmp_path):
   assert proc.stderr.startswith("error: ") and "--flagfile" in proc.stderr
 
 
+def test_missing_flagfile_is_one_plain_line(tmp_path):
+  proc = run_python([TRAIN, f"--flagfile={tmp_path / 'absent.flags'}",
+                     f"--workdir={tmp_path / 'run'}"])
+  assert proc.returncode == 2 and not (tmp_path / "run").exists()
+  assert proc.stderr.startswith("error: Unable to open flagfile: ") and "absent.flags" in \
+      proc.stderr and "ERROR" not in proc.stderr and ".." not in proc.stderr, proc.stderr
+
+
 # ------------------------------------------------------------------ run_or_exit, in-process
 
 
