@@ -481,6 +481,32 @@ def _check_one_classifier(data_key: str, rows: Dict[str, Dict[str, Any]],
             "are not comparable: evaluate every run with one --domain_cache")
 
 
+def _one_flags_per_model(datasets: Dict[str, Dict[str, Any]],
+                         flags_of: Sequence[Dict[str, str]],
+                         names: Sequence[str]) -> Dict[str, str]:
+  """{model: the --model_flags its merged rows were trained with}.
+
+  A later report may re-run a model with other flags (e.g. a changed recipe) when it
+  replaces, or --drop_rows removes, every earlier row of that model: one table holds one
+  setting per model. Rows kept from reports that gave the model other flags: ConfigError.
+  """
+  used: Dict[str, Tuple[str, str, str]] = {}  # Model -> (flags, row, source name).
+  for key, entry in sorted(datasets.items()):
+    for row, values in sorted(entry["rows"].items()):
+      model, source = values.get("model", row.split("+")[0]), values["source"]
+      text = flags_of[source].get(model, "")
+      seen = used.setdefault(model, (text, f"{key}:{row}", names[source]))
+      if seen[0] != text:
+        raise ConfigError(
+            f"--merge: {model}'s rows were trained with other flags ({seen[1]} from "
+            f"{seen[2]}: {seen[0]!r}; {key}:{row} from {names[source]}: {text!r}); "
+            f"re-run {model} for every data set or leave the old rows out with --drop_rows")
+  flags = {m: f for m, (f, _, _) in used.items() if f}
+  for report_flags in flags_of:  # Models without rows keep the latest flags given.
+    flags.update({m: f for m, f in report_flags.items() if m not in used})
+  return flags
+
+
 def merge_quality_reports(reports: Sequence[Dict[str, Any]], names: Sequence[str],
                           command: Optional[str] = None,
                           drop_rows: Sequence[Tuple[str, str]] = ()) -> Dict[str, Any]:
@@ -500,9 +526,11 @@ def merge_quality_reports(reports: Sequence[Dict[str, Any]], names: Sequence[str
       report lists them with their source.
 
   Raises:
-    ConfigError: no reports, or settings (MERGE_KEYS, width, epochs, features) or a model's
-      --model_flags that differ between reports, or one data set's rows measured by
-      different domain classifiers, or a drop_rows row that no report holds.
+    ConfigError: no reports, or settings (MERGE_KEYS, width, epochs, features) that differ
+      between reports, or a model's kept rows trained with different --model_flags (a
+      later report may re-run a model with new flags by replacing all its rows), or one
+      data set's rows measured by different domain classifiers, or a drop_rows row that
+      no report holds.
   """
   if not reports:
     raise ConfigError("--merge: give at least one report .json")
@@ -518,12 +546,7 @@ def merge_quality_reports(reports: Sequence[Dict[str, Any]], names: Sequence[str
         raise ConfigError(f"--merge: {name} has {key}={report['settings'].get(key)!r}, "
                           f"{names[0]} {first['settings'].get(key)!r}; only reports with "
                           "the same settings share a table")
-  model_flags: Dict[str, str] = {}
-  for name, report in zip(names, reports):
-    for model, text in parse_model_flags(report["config"].get("model_flags", "")).items():
-      if model_flags.setdefault(model, text) != text:
-        raise ConfigError(f"--merge: {name} gives {model} the flags {text!r}, an earlier "
-                          f"report {model_flags[model]!r}; their rows are different runs")
+  flags_of = [parse_model_flags(r["config"].get("model_flags", "")) for r in reports]
   datasets: Dict[str, Dict[str, Any]] = {}
   replaced: List[str] = []
   for index, report in enumerate(reports):
@@ -546,6 +569,7 @@ def merge_quality_reports(reports: Sequence[Dict[str, Any]], names: Sequence[str
       raise ConfigError(f"--drop_rows: no report holds {data_key}:{row}; rows there: "
                         f"{', '.join(sorted(held)) or 'none'}")
     dropped.append(f"{data_key} {row} (from {names[held.pop(row)['source']]})")
+  model_flags = _one_flags_per_model(datasets, flags_of, names)
   for key, entry in datasets.items():
     _check_one_classifier(key, entry["rows"], names)
     entry["ranking"] = ranking_sentences(entry["rows"]) if entry["rows"] else []

@@ -172,10 +172,43 @@ def test_merge_joins_disjoint_reports_ranks_again_and_names_sources(tmp_path):
   with pytest.raises(ConfigError, match="latent_dim"):
     quality.merge_quality_reports([first, _fixture_report({}, tmp_path, "d", latent_dim=8)],
                                   ["a", "b"])
-  with pytest.raises(ConfigError, match="flexae"):
-    quality.merge_quality_reports(
-        [first, _fixture_report({}, tmp_path, "d", model_flags="flexae:--critic_steps=1")],
-        ["a", "b"])
+  # A report naming other flags for a model it has no rows of changes nothing.
+  quiet = quality.merge_quality_reports(
+      [first, _fixture_report({}, tmp_path, "d", model_flags="flexae:--critic_steps=1")],
+      ["a", "b"])
+  assert quiet["config"]["model_flags"] == 'flexae:"--critic_steps=5"'
+
+
+def test_merge_takes_a_model_rerun_with_new_flags_only_for_all_its_rows(tmp_path):
+  """A later report may re-run one model with new flags: allowed when it replaces (or
+  --drop_rows removes) every earlier row of that model, refused when old rows would stay
+  beside new ones under one flags entry."""
+  old = _fixture_report({"flexae": _fixture_row("flexae", "trained", 12.0),
+                         "wae_gan": _fixture_row("wae_gan", "trained", 20.0)},
+                        tmp_path, "1", model_flags='flexae:"--prior_refine_steps=3000"')
+  old["datasets"]["mnist10k"] = {
+      "path": "m.npz", "status": "measured",
+      "rows": {"flexae": _fixture_row("flexae", "trained", 5.0)}, "ranking": []}
+  new = _fixture_report({"flexae": _fixture_row("flexae", "trained", 4.0)}, tmp_path, "2",
+                        model_flags='flexae:"--prior_refine_steps=25000"')
+  with pytest.raises(ConfigError, match=r"flexae's rows were trained with other flags.*"
+                                        r"mnist10k:flexae from o.*--drop_rows"):
+    quality.merge_quality_reports([old, new], ["o", "n"])
+  new["datasets"]["mnist10k"] = {
+      "path": "m.npz", "status": "measured",
+      "rows": {"flexae": _fixture_row("flexae", "trained", 2.0)}, "ranking": []}
+  merged = quality.merge_quality_reports([old, new], ["o", "n"])
+  assert merged["config"]["model_flags"] == 'flexae:"--prior_refine_steps=25000"'
+  fashion = merged["datasets"]["fashion_mnist"]["rows"]
+  assert fashion["flexae"]["fid_generation"] == 4.0 and fashion["flexae"]["source"] == 1
+  assert fashion["wae_gan"]["source"] == 0
+  assert merged["replaced_rows"] == ["fashion_mnist flexae: o -> n", "mnist10k flexae: o -> n"]
+  # The old row left out instead of re-run: also one setting per model.
+  del new["datasets"]["mnist10k"]
+  kept = quality.merge_quality_reports([old, new], ["o", "n"],
+                                       drop_rows=[("mnist10k", "flexae")])
+  assert kept["config"]["model_flags"] == 'flexae:"--prior_refine_steps=25000"'
+  assert kept["dropped_rows"] == ["mnist10k flexae (from o)"]
 
 
 def test_merge_refuses_rows_of_different_domain_classifiers(tmp_path):
