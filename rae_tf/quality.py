@@ -493,7 +493,7 @@ def _one_flags_per_model(datasets: Dict[str, Dict[str, Any]],
   used: Dict[str, Tuple[str, str, str]] = {}  # Model -> (flags, row, source name).
   for key, entry in sorted(datasets.items()):
     for row, values in sorted(entry["rows"].items()):
-      model, source = values.get("model", row.split("+")[0]), values["source"]
+      model, source = values["model"], values["source"]  # The model the run trained.
       text = flags_of[source].get(model, "")
       seen = used.setdefault(model, (text, f"{key}:{row}", names[source]))
       if seen[0] != text:
