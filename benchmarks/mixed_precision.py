@@ -173,6 +173,41 @@ def quality_verdict(rows: list) -> str:
                    f"{'within' if inside else 'OUTSIDE'} float32's seed noise")
   return "\n".join(f"- {l}" for l in lines)
 
+# CPU flags (/proc/cpuinfo) that give TensorFlow's oneDNN kernels native 16-bit arithmetic.
+SIXTEEN_BIT_FEATURES = ("avx512_bf16", "amx_bf16", "avx512_fp16")
+
+
+def _speed_reading(features) -> str:
+  """What the speed rows mean on the machine that measured them (its 16-bit units)."""
+  common = ("Absolute numbers depend on the machine and on what else it was doing: compare "
+            "rows measured together.")
+  if features is None:  # a report written before the features were recorded
+    return common
+  if not features:
+    return ("This CPU has no native bfloat16 or float16 arithmetic (none of "
+            + ", ".join(SIXTEEN_BIT_FEATURES) + "), so TensorFlow's CPU kernels convert or "
+            "emulate: 16-bit networks are *slower* than float32 here. Mixed precision's "
+            "speed-up needs GPUs/TPUs or CPUs with 16-bit units. " + common)
+  return ("This CPU has " + ", ".join(features) + ": oneDNN runs bfloat16 convolutions "
+          "and matrix products on those units, so the gain grows with the width (the share "
+          "of time in large products); float16 has no such kernels in TensorFlow's CPU "
+          "build and is emulated. " + common)
+
+
+def _quality_reading(rows: list) -> str:
+  """Each low-precision mode's mean, metric by metric, relative to float32's mean."""
+  def mean(mode, key):
+    vals = [r[key] for r in rows if r["mode"] == mode]
+    return sum(vals) / len(vals)
+  parts = []
+  for mode in sorted({r["mode"] for r in rows} - {"none"}):
+    diffs = [f"{key.replace('_', ' ')} {100 * (mean(mode, key) / mean('none', key) - 1):+.1f}%"
+             for key in ("train_reconstruction", "test_mse", "fid_generation",
+                         "fid_reconstruction")]
+    parts.append(f"{mode}'s mean against float32's (lower is better for all four): "
+                 + ", ".join(diffs) + ".")
+  return " ".join(parts)
+
 
 def _markdown(report: dict) -> str:
   from rae_tf import experiments  # pylint: disable=g-import-not-at-top
@@ -200,13 +235,7 @@ def _markdown(report: dict) -> str:
         ["precision", "width", "img/s", "ms/step", "vs float32", "timed steps",
          "loss (first -> last step)"],
         rows, right=[False, True, True, True, True, True, False]), ""]
-    out += ["Each row ran under `/tmp/quiet.sh` (the machine's other benchmark paused). This "
-            "CPU has AVX2/FMA but no native bfloat16 or float16 arithmetic (no AVX512-BF16 / "
-            "AVX512-FP16 / AMX), so TensorFlow's CPU kernels convert or emulate: 16-bit "
-            "networks are several times *slower* than float32 here. Absolute float32 "
-            "numbers are below benchmarks/README.md's (measured on a quieter day); compare "
-            "rows with each other. Mixed precision's speed-up needs GPUs/TPUs (or CPUs) "
-            "with 16-bit units; on them bfloat16 needs no loss scaling.", ""]
+    out += [_speed_reading(report.get("cpu_features")), ""]
   quality = report.get("quality")
   if quality:
     out += ["## Quality after a short run", "",
@@ -223,14 +252,7 @@ def _markdown(report: dict) -> str:
          "reconstruction FID"], rows, right=[False, True, True, True, True, True]), "",
             "Verdict (a run counts as within the noise when it lies inside float32's "
             "seed range widened by that range on each side):", "", quality["verdict"], ""]
-    out += ["Reading (of the 2026-11-27 measurement): at this budget bfloat16 trains to "
-            "the same loss within ~1% (last epoch's training reconstruction) but its "
-            "inference-mode numbers (test MSE, FIDs) are consistently a little worse than "
-            "both float32 seeds, beyond float32's seed-to-seed spread on two seeds. After "
-            "270 steps every inference-mode metric is dominated by the batch-norm moving "
-            "statistics still catching up (training MSE ~0.016 against test MSE ~0.085), so "
-            "these runs say little about converged quality; two seeds per precision is a "
-            "small sample.", ""]
+    out += [_quality_reading(quality["rows"]), ""]
   return "\n".join(out)
 
 
@@ -267,8 +289,14 @@ def main(argv):
         report = json.load(f)
     except (OSError, ValueError):
       report = {}
-    report.update(benchmark="mixed_precision", date=experiments.now(),
-                  machine=f"{os.cpu_count()} CPUs, {_cpu_name()}")
+    machine = f"{os.cpu_count()} CPUs, {_cpu_name()}"
+    if report.get("machine", machine) != machine:
+      # Rows timed on another machine are not comparable with these: start a new report.
+      print(f"[mixed_precision] {FLAGS.out}.json was measured on {report['machine']}; "
+            "replacing it", flush=True)
+      report = {}
+    report.update(benchmark="mixed_precision", date=experiments.now(), machine=machine,
+                  cpu_features=_cpu_features())
     report.setdefault("commands", {})
     if speed is not None:
       # Rows of (mode, width) pairs not timed now are kept (time widths separately).
@@ -290,6 +318,17 @@ def main(argv):
     print(f"[mixed_precision] wrote {FLAGS.out}.md and {FLAGS.out}.json")
 
   cli.run_or_exit(bench, argv)
+
+
+def _cpu_features() -> list:
+  """Which of SIXTEEN_BIT_FEATURES this CPU reports."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      flags_line = next((l for l in f if l.startswith("flags")), "")
+  except OSError:
+    return []
+  have = set(flags_line.split(":", 1)[-1].split())
+  return [f for f in SIXTEEN_BIT_FEATURES if f in have]
 
 
 def _cpu_name() -> str:

@@ -168,3 +168,37 @@ def test_bad_value_is_one_line():
   lines = proc.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith("error: unknown --mixed_precision='fp8'"), \
       proc.stderr
+
+
+def test_benchmark_report_reads_the_machine_and_the_quality_rows(tmp_path):
+  """benchmarks/mixed_precision.py --parts=report on FABRICATED rows (a fixture, not a
+  measurement): the speed note follows the CPU's recorded 16-bit units, and the quality
+  note gives bfloat16's mean relative to float32's."""
+  import json  # pylint: disable=g-import-not-at-top
+  def speed(mode, img):
+    return {"mode": mode, "width": 128, "batch": 100, "steps": 8, "warmup": 3,
+            "img_per_s": img, "ms_per_step": 1e5 / img, "speedup_vs_float32": img / 100.0,
+            "first_loss": 0.3, "last_loss": 0.2}
+  def quality(mode, seed, value):
+    return {"mode": mode, "seed": seed, "train_reconstruction": value, "test_mse": value,
+            "fid_generation": 10 * value, "fid_reconstruction": value,
+            "num_samples": 997, "fid_label": "domain FID"}
+  report = {"date": "2026-01-01", "machine": "2 CPUs, fixture",
+            "speed": {"rows": [speed("none", 100.0), speed("bfloat16", 150.0)]},
+            "quality": {"date": "2026-01-01", "epochs": 2, "verdict": "- fixture",
+                        "rows": [quality("none", 0, 1.0), quality("none", 1, 3.0),
+                                 quality("bfloat16", 0, 2.2), quality("bfloat16", 1, 2.2)]}}
+  script = os.path.join(ROOT, "benchmarks", "mixed_precision.py")
+  texts = {}
+  for name, features in (("amx", ["avx512_bf16", "amx_bf16"]), ("avx2", [])):
+    out = tmp_path / name
+    (tmp_path / f"{name}.json").write_text(json.dumps({**report, "cpu_features": features}))
+    result = run_python([script, "--parts=report", f"--out={out}"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    texts[name] = (tmp_path / f"{name}.md").read_text()
+  assert "This CPU has avx512_bf16, amx_bf16: oneDNN runs bfloat16" in texts["amx"]
+  assert "no native bfloat16 or float16 arithmetic" in texts["avx2"]
+  assert "| bfloat16 | 128 | 150.0 |" in texts["amx"] and "| 1.50 |" in texts["amx"]
+  # Means: float32 2.0, bfloat16 2.2 -> +10.0% on every metric.
+  assert "bfloat16's mean against float32's" in texts["amx"]
+  assert "train reconstruction +10.0%, test mse +10.0%, fid generation +10.0%" in texts["amx"]
