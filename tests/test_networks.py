@@ -7,6 +7,7 @@ import tensorflow as tf
 from rae_tf import networks
 from rae_tf.errors import ConfigError
 from rae_tf.networks import common
+from rae_tf.networks import conv_ops
 
 IMAGE_SHAPES = [(28, 28, 1), (32, 32, 3), (64, 64, 3)]
 KERNEL_LAYERS = (keras.layers.Dense, keras.layers.Conv2D, keras.layers.Conv2DTranspose)
@@ -116,9 +117,12 @@ def _reference_dcgan(size, channels, latent_dim, out_dim, width,
   return enc, keras.Model(z, h)
 
 
+@pytest.mark.parametrize("matmul_filter_gradient", [False, True])
 @pytest.mark.parametrize("size", [28, 32])
-def test_dcgan_matches_literal_pytorch_layout(size):
-  """The fast forms (fused BN, 'same', matmul conv, fewer crops) compute the same maths."""
+def test_dcgan_matches_literal_pytorch_layout(size, matmul_filter_gradient, monkeypatch):
+  """The fast forms (fused BN, 'same', matmul conv, fewer crops, the matmul filter
+  gradient forced on every conv or off) compute the same maths, first and second order."""
+  monkeypatch.setattr(conv_ops, "faster", lambda *args: matmul_filter_gradient)
   rng = np.random.default_rng(3)
   x = tf.constant(rng.uniform(size=(4, size, size, 2)).astype(np.float32))
   z = tf.constant(rng.standard_normal((4, 3)).astype(np.float32))
@@ -294,6 +298,72 @@ def test_batch_norm_matches_keras():
                      + layer.non_trainable_variables + [layer(x, training=False)])
     for a, b in zip(*results):
       np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_batch_norm_fuses_16_bit_inputs_like_keras():
+  """bfloat16 / float16 inputs take the fused kernel (float32 statistics) and match Keras'
+  layer, which normalises them in float32 too."""
+  rng = np.random.default_rng(2)
+  x32 = rng.standard_normal((8, 3, 3, 4)).astype(np.float32) * 3 + 2
+  for dtype, tol in (("bfloat16", 2e-2), ("float16", 2e-3)):
+    x = tf.constant(x32, dtype)
+    ours, ref = (cls(momentum=0.9, dtype="mixed_" + dtype) for cls in (
+        common.BatchNormalization, keras.layers.BatchNormalization))
+    for layer in (ours, ref):
+      layer.build(x.shape)
+    assert ours._can_fuse(x, None)  # pylint: disable=protected-access
+    outs = [layer(x, training=True) for layer in (ours, ref)]
+    assert outs[0].dtype == outs[1].dtype == dtype
+    np.testing.assert_allclose(np.float32(outs[0]), np.float32(outs[1]), atol=tol * 4)
+    for a, b in zip(ours.non_trainable_variables, ref.non_trainable_variables):
+      assert a.dtype == "float32"
+      np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(np.float32(ours(x, training=False)),
+                               np.float32(ref(x, training=False)), atol=tol * 4)
+
+
+def test_matmul_filter_gradient_rule():
+  """The measured rule: few output positions, and in float32 only a large kernel."""
+  assert conv_ops.faster([None, 4, 4, 1024], [3, 3, 512, 1024], "float32")
+  assert conv_ops.faster([None, 3, 3, 128], [4, 4, 64, 128], "bfloat16")
+  assert not conv_ops.faster([None, 4, 4, 256], [3, 3, 128, 256], "float32")
+  assert not conv_ops.faster([None, 7, 7, 512], [3, 3, 256, 512], "bfloat16")
+
+
+@pytest.mark.parametrize("transpose,padding,big,small", [
+    (False, "SAME", 8, 4), (False, "VALID", 8, 3), (False, "SAME", 7, 4),
+    (True, "SAME", 7, 4), (True, "VALID", 15, 7), (True, "SAME", 8, 4)])
+def test_conv_ops_match_tensorflow(transpose, padding, big, small, monkeypatch):
+  """conv_ops' forward is TF's, its gradients (input, filter, and second order through the
+  input gradient) equal TF's autodiff on every padding case dcgan / infogan use."""
+  monkeypatch.setattr(conv_ops, "faster", lambda *args: True)
+  rng = np.random.default_rng(4)
+  k = 3 if transpose else 4
+  if transpose:
+    x = tf.constant(rng.standard_normal((2, small, small, 5)), tf.float32)
+    kernel = tf.Variable(rng.standard_normal((k, k, 3, 5)).astype(np.float32))
+    shape = [2, big, big, 3]
+    ours = lambda x, w: conv_ops.conv2d_transpose(x, w, shape, (2, 2), padding)
+    ref = lambda x, w: tf.nn.conv2d_transpose(x, w, shape, (2, 2), padding)
+  else:
+    x = tf.constant(rng.standard_normal((2, big, big, 3)), tf.float32)
+    kernel = tf.Variable(rng.standard_normal((k, k, 3, 5)).astype(np.float32))
+    ours = lambda x, w: conv_ops.conv2d(x, w, (2, 2), padding)
+    ref = lambda x, w: tf.nn.conv2d(x, w, (2, 2), padding)
+  weights = tf.constant(rng.standard_normal(ref(x, kernel).shape), tf.float32)
+
+  def grads(fn):
+    with tf.GradientTape() as outer:
+      with tf.GradientTape() as inner:
+        inner.watch(x)
+        y = fn(x, kernel)
+        loss = tf.reduce_sum(tf.sin(y) * weights)
+      dx, dk = inner.gradient(loss, [x, kernel])
+      penalty = tf.reduce_sum(tf.square(dx))
+    return [y, dx, dk, outer.gradient(penalty, kernel)]
+
+  for a, b in zip(grads(ours), grads(ref)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
 
 
 def test_batch_norm_second_order():

@@ -1,6 +1,6 @@
 """Helpers shared by the architectures: validation, spectral norm, fast standard layers.
 
-The two layer classes here compute exactly what their Keras parents compute (same
+The three layer classes here compute exactly what their Keras parents compute (same
 variables, same initialisers, same maths); they only pick a faster TensorFlow kernel where
 one exists. With dcgan's exact-equivalent padding forms they take a width-128 28x28 training
 step at batch 100 on a 2-core CPU from ~165 to ~250 images/s (width 32: ~2000 to ~2600):
@@ -12,6 +12,8 @@ step at batch 100 on a 2-core CPU from ~165 to ~250 images/s (width 32: ~2000 to
   * `Conv2D` computes a convolution whose kernel covers its whole input (output 1x1, the
     last dcgan encoder block on 28x28 images) as one matmul; oneDNN's convolution is ~6x
     slower on that shape.
+  * `Conv2D` and `Conv2DTranspose` take their filter gradient as one matmul on CPUs
+    (`conv_ops`): oneDNN's backward-weights primitive is slow on dcgan's shapes.
 """
 import math
 from typing import Optional, Sequence, Tuple
@@ -20,6 +22,7 @@ import keras
 import tensorflow as tf
 
 from rae_tf.errors import ConfigError
+from rae_tf.networks import conv_ops
 
 KERNEL_INIT = "glorot_normal"
 # Moving statistics = 0.9 * old + 0.1 * batch: PyTorch's default (momentum=0.1), as the
@@ -135,15 +138,15 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
   Same variables, momentum / epsilon semantics and moving-statistics update as the parent
   (which uses the biased batch variance); inputs the fused kernel cannot take (masks,
-  renorm, synchronized, non-last axis, non-float32, rank other than 2 or 4) go to the
-  parent's implementation.
+  renorm, synchronized, non-last axis, rank other than 2 or 4, dtypes other than float32 /
+  bfloat16 / float16) go to the parent's implementation.
   """
 
   def _can_fuse(self, inputs, mask) -> bool:
     rank = inputs.shape.rank
     return (mask is None and not self.renorm and not self.synchronized
             and rank in (2, 4) and self.axis in (-1, rank - 1)
-            and inputs.dtype == tf.float32 and self.compute_dtype == "float32")
+            and inputs.dtype in (tf.float32, tf.bfloat16, tf.float16))
 
   def call(self, inputs, training=None, mask=None):
     if not self._can_fuse(inputs, mask):
@@ -151,8 +154,10 @@ class BatchNormalization(keras.layers.BatchNormalization):
     channels = inputs.shape[-1]
     x = inputs if inputs.shape.rank == 4 else tf.reshape(inputs, [-1, 1, 1, channels])
     ones = tf.ones([channels], tf.float32)
-    scale = tf.convert_to_tensor(self.gamma) if self.scale else ones
-    offset = tf.convert_to_tensor(self.beta) if self.center else tf.zeros_like(ones)
+    # The fused kernel takes 16-bit x with float32 scale / offset / statistics and
+    # normalises in float32, as Keras' own layer does for mixed-precision inputs.
+    scale = tf.cast(self.gamma, tf.float32) if self.scale else ones
+    offset = tf.cast(self.beta, tf.float32) if self.center else tf.zeros_like(ones)
     if training and self.trainable:
       y, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
           x=x, scale=scale, offset=offset, mean=tf.constant([], tf.float32),
@@ -168,33 +173,64 @@ class BatchNormalization(keras.layers.BatchNormalization):
     else:
       y, _, _, _, _, _ = tf.raw_ops.FusedBatchNormV3(
           x=x, scale=scale, offset=offset,
-          mean=tf.convert_to_tensor(self.moving_mean),
-          variance=tf.convert_to_tensor(self.moving_variance), epsilon=self.epsilon,
+          mean=tf.cast(self.moving_mean, tf.float32),
+          variance=tf.cast(self.moving_variance, tf.float32), epsilon=self.epsilon,
           data_format="NHWC", is_training=False)
     return y if inputs.shape.rank == 4 else tf.reshape(y, tf.shape(inputs))
 
 
 @keras.saving.register_keras_serializable(package="rae_tf")
 class Conv2D(keras.layers.Conv2D):
-  """`keras.layers.Conv2D` that computes whole-input ('valid', 1x1 output) cases as a matmul.
+  """`keras.layers.Conv2D` with faster CPU kernels for the same result.
 
   When the kernel exactly covers a channels_last input, the convolution is one dot product
   per output channel; flattening both in (h, w, c) order and multiplying gives the same
-  result with the same kernel variable. Every other case is the parent's convolution.
+  result with the same kernel variable. Other plain (channels_last, undilated, ungrouped)
+  convolutions take their filter gradient as one matmul (`conv_ops.conv2d`). Every other
+  case is the parent's convolution.
   """
 
+  def _plain(self) -> bool:
+    return (self.data_format == "channels_last" and self.groups == 1
+            and tuple(self.dilation_rate) == (1, 1))
+
   def _whole_input(self, inputs) -> bool:
-    return (self.padding == "valid" and self.data_format == "channels_last"
-            and self.groups == 1 and tuple(self.dilation_rate) == (1, 1)
+    return (self._plain() and self.padding == "valid"
             and tuple(inputs.shape[1:3]) == tuple(self.kernel_size))
 
   def call(self, inputs):
-    if not self._whole_input(inputs):
+    kernel = tf.convert_to_tensor(self.kernel)
+    if self._whole_input(inputs):
+      fan_in = math.prod(self.kernel_size) * inputs.shape[-1]
+      y = tf.matmul(tf.reshape(inputs, [-1, fan_in]), tf.reshape(kernel, [fan_in, self.filters]))
+      y = tf.reshape(y, [-1, 1, 1, self.filters])
+    elif self._plain():
+      y = conv_ops.conv2d(inputs, kernel, self.strides, self.padding.upper())
+    else:
       return super().call(inputs)
-    fan_in = math.prod(self.kernel_size) * inputs.shape[-1]
-    kernel = tf.reshape(tf.convert_to_tensor(self.kernel), [fan_in, self.filters])
-    y = tf.matmul(tf.reshape(inputs, [-1, fan_in]), kernel)
-    if self.use_bias:
-      y = tf.nn.bias_add(y, tf.convert_to_tensor(self.bias))
-    y = tf.reshape(y, [-1, 1, 1, self.filters])
-    return self.activation(y) if self.activation is not None else y
+    return _bias_and_activation(self, y)
+
+
+@keras.saving.register_keras_serializable(package="rae_tf")
+class Conv2DTranspose(keras.layers.Conv2DTranspose):
+  """`keras.layers.Conv2DTranspose` whose filter gradient is one matmul on CPUs.
+
+  Plain (channels_last, undilated) cases call `conv_ops.conv2d_transpose` with the output
+  shape Keras computes; every other case is the parent's.
+  """
+
+  def call(self, inputs):
+    if self.data_format != "channels_last" or tuple(self.dilation_rate) != (1, 1):
+      return super().call(inputs)
+    _, height, width, channels = self.compute_output_shape(inputs.shape)
+    output_shape = [tf.shape(inputs)[0], height, width, channels]
+    y = conv_ops.conv2d_transpose(inputs, tf.convert_to_tensor(self.kernel), output_shape,
+                                  self.strides, self.padding.upper())
+    return _bias_and_activation(self, y)
+
+
+def _bias_and_activation(layer, y):
+  """A conv layer's bias and activation, as the Keras parents apply them."""
+  if layer.use_bias:
+    y = tf.nn.bias_add(y, tf.convert_to_tensor(layer.bias))
+  return layer.activation(y) if layer.activation is not None else y

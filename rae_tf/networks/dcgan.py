@@ -27,7 +27,7 @@ from typing import Sequence
 
 import keras
 
-from rae_tf.networks.common import Conv2D, bn_relu, image_shape, maybe_sn
+from rae_tf.networks.common import Conv2D, Conv2DTranspose, bn_relu, image_shape, maybe_sn
 
 SIZES = (28, 32, 64)
 
@@ -93,8 +93,8 @@ def build_decoder(latent_dim: int, output_shape: Sequence[int], *, width: int,
   h = bn_relu(keras.layers.Reshape((4, 4, 8 * width))(h), batch_norm)
 
   def up(h, filters, kernel, padding="same", **kwargs):
-    return maybe_sn(keras.layers.Conv2DTranspose(filters, kernel, strides=2,
-                                                 padding=padding, **kwargs), spectral_norm)(h)
+    return maybe_sn(Conv2DTranspose(filters, kernel, strides=2, padding=padding, **kwargs),
+                    spectral_norm)(h)
 
   if size == 28:
     crop = keras.layers.Cropping2D

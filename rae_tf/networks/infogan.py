@@ -10,7 +10,7 @@ from typing import Sequence
 import keras
 
 from rae_tf.errors import ConfigError
-from rae_tf.networks.common import Conv2D, bn_relu, image_shape, maybe_sn
+from rae_tf.networks.common import Conv2D, Conv2DTranspose, bn_relu, image_shape, maybe_sn
 
 
 def _check(shape):
@@ -76,7 +76,7 @@ def build_decoder(latent_dim: int, output_shape: Sequence[int], *, width: int,
               batch_norm)
   h = keras.layers.Reshape((quarter, quarter, 2 * width))(h)
   for filters in (2 * width, width):
-    h = maybe_sn(keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same"),
+    h = maybe_sn(Conv2DTranspose(filters, 4, strides=2, padding="same"),
                  spectral_norm)(h)
     h = bn_relu(h, batch_norm)
   h = maybe_sn(Conv2D(channels, 3, padding="same"), spectral_norm)(h)
