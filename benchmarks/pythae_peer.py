@@ -9,7 +9,8 @@ Runs in a separate virtual environment that has torch and pythae (not rae_tf's):
 Only the standard library, NumPy, torch, pythae and child_result.py are imported. Prints one line
 `RESULT {json}`: images/s and ms/step of `--steps` training steps after `--warmup`, with
 a plain loop (forward, loss, backward, Adam step; the decoder's L2 is Adam weight decay, as
-pythae's trainer sets it), batch `--batch_size`, threads = `--threads`.
+pythae's trainer sets it), batch `--batch_size`, threads = `--threads`; `--precision=bfloat16`
+runs the forward pass under torch.autocast (bfloat16 on the CPU).
 """
 import argparse
 import resource
@@ -29,6 +30,9 @@ def main():
   parser.add_argument("--warmup", type=int, default=5)
   parser.add_argument("--threads", type=int, default=2)
   parser.add_argument("--learning_rate", type=float, default=1e-3)
+  parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
+                      help="bfloat16: the forward pass under torch.autocast (CPU, bfloat16), "
+                      "torch's mixed precision; float32 weights and optimizer either way")
   args = parser.parse_args()
 
   import torch  # pylint: disable=g-import-not-at-top
@@ -60,13 +64,15 @@ def main():
       start = time.perf_counter()
     batch = torch.from_numpy(x[rng.integers(0, len(x), args.batch_size)])
     optimizer.zero_grad(set_to_none=True)
-    loss = model(DatasetOutput(data=batch)).loss
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bfloat16"):
+      loss = model(DatasetOutput(data=batch)).loss
     loss.backward()
     optimizer.step()
     losses.append(float(loss.detach()))
   seconds = time.perf_counter() - start
   child_result.emit({
       "framework": f"pythae {metadata.version('pythae')} / torch {torch.__version__}",
+      "precision": args.precision,
       "img_per_s": args.steps * args.batch_size / seconds,
       "ms_per_step": 1000.0 * seconds / args.steps,
       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,

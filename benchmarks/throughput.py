@@ -17,6 +17,7 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
 import child_result  # pylint: disable=g-import-not-at-top
+from rae_tf.config import MIXED_PRECISION  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_list("models", ["ae", "vae", "beta_vae", "wae_mmd", "wae_gan", "rae_l2",
                              "rae_gp", "rae_sn"], "Models to time.")
@@ -27,6 +28,8 @@ flags.DEFINE_integer("latent_dim", 16, "Latent dimension.")
 flags.DEFINE_integer("steps", 20, "Timed training steps.")
 flags.DEFINE_integer("warmup", 5, "Untimed steps first (tracing, allocation).")
 flags.DEFINE_string("json_out", "", "Also write the rows as JSON here.")
+flags.DEFINE_enum("mixed_precision", "none", list(MIXED_PRECISION),
+                  "Networks' precision (scripts/train.py --mixed_precision).")
 flags.DEFINE_string("_child", "", "Internal: run one measurement (model:width).")
 FLAGS = flags.FLAGS
 
@@ -39,10 +42,12 @@ def measure(model_name: str, width: int) -> dict:
 
   config = TrainConfig.make(model=model_name, dataset="mnist10k", arch=FLAGS.arch, width=width,
                             latent_dim=FLAGS.latent_dim, batch_size=FLAGS.batch_size,
-                            workdir="unused", export_dir="")
+                            mixed_precision=FLAGS.mixed_precision, workdir="unused",
+                            export_dir="")
   seconds, _ = fit_timing.time_fit_steps(config, FLAGS.steps, FLAGS.warmup)
   peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
   return {"model": model_name, "arch": FLAGS.arch, "width": width,
+          "mixed_precision": FLAGS.mixed_precision,
           "batch": FLAGS.batch_size, "img_per_s": FLAGS.steps * FLAGS.batch_size / seconds,
           "ms_per_step": 1000.0 * seconds / FLAGS.steps, "peak_rss_mib": peak_mib}
 
@@ -61,7 +66,7 @@ def main(argv):
       args = [sys.executable, os.path.abspath(__file__), f"--_child={name}:{width}",
               f"--arch={FLAGS.arch}", f"--batch_size={FLAGS.batch_size}",
               f"--latent_dim={FLAGS.latent_dim}", f"--steps={FLAGS.steps}",
-              f"--warmup={FLAGS.warmup}"]
+              f"--warmup={FLAGS.warmup}", f"--mixed_precision={FLAGS.mixed_precision}"]
       row, error = child_result.run(args)
       if row is None:
         print(f"{name:10s} {FLAGS.arch:7s} {width:>5s} failed: {error}")

@@ -11,6 +11,8 @@ rae_tf through `model.fit` (benchmarks/throughput.py's child, the scripts/train.
 pythae through a plain torch loop (benchmarks/pythae_peer.py). The two alternate
 `--repeats` times, one child process each; the report gives every measurement, the medians
 and the ratio rae_tf / pythae in images/s. Compare numbers measured together only.
+`--precision=bfloat16` compares both libraries' mixed precision (rae_tf's bfloat16 networks
+against torch.autocast's bfloat16 forward pass) on CPUs with bfloat16 units.
 """
 import datetime
 import json
@@ -30,6 +32,9 @@ flags.DEFINE_integer("steps", 20, "Timed training steps per measurement.")
 flags.DEFINE_integer("warmup", 5, "Untimed steps first (tracing, allocation).")
 flags.DEFINE_integer("repeats", 2, "Alternating rae_tf / pythae measurements.")
 flags.DEFINE_integer("threads", 2, "torch threads (rae_tf uses TensorFlow's defaults).")
+flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"],
+                  "Both sides' precision: float32, or bfloat16 mixed precision (rae_tf "
+                  "--mixed_precision=bfloat16, pythae's forward under torch.autocast).")
 flags.DEFINE_string("json_out", "", "Write the measurements as JSON here.")
 flags.DEFINE_string("md_out", "", "Write a Markdown report here.")
 FLAGS = flags.FLAGS
@@ -46,14 +51,15 @@ def _bundled_npz() -> str:
 def measure_rae_tf():
   return child_result.run([sys.executable, os.path.join(HERE, "throughput.py"),
                f"--_child=rae_l2:{WIDTH}", "--batch_size=100", "--latent_dim=16",
-               f"--steps={FLAGS.steps}", f"--warmup={FLAGS.warmup}"])
+               f"--steps={FLAGS.steps}", f"--warmup={FLAGS.warmup}",
+               "--mixed_precision=" + ("none" if FLAGS.precision == "float32" else "bfloat16")])
 
 
 def measure_pythae():
   return child_result.run([FLAGS.peer_python, os.path.join(HERE, "pythae_peer.py"),
                f"--npz={_bundled_npz()}", "--batch_size=100", "--latent_dim=16",
                f"--steps={FLAGS.steps}", f"--warmup={FLAGS.warmup}",
-               f"--threads={FLAGS.threads}"])
+               f"--threads={FLAGS.threads}", f"--precision={FLAGS.precision}"])
 
 
 def report(rows) -> str:
@@ -64,8 +70,8 @@ def report(rows) -> str:
       f"Date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}  ",
       "Command: `python benchmarks/versus_pythae.py " + " ".join(sys.argv[1:]) + "`  ",
       f"RAE-L2, pythae's MNIST benchmark nets (rae_tf `dcgan` width {WIDTH}), m = 16, batch "
-      f"100, MNIST subset 28x28; {FLAGS.steps} timed steps after {FLAGS.warmup}; "
-      "alternating child processes.", "",
+      f"100, MNIST subset 28x28, {FLAGS.precision} on both sides; {FLAGS.steps} timed "
+      f"steps after {FLAGS.warmup}; alternating child processes.", "",
       "| repeat | side | framework | img/s | ms/step | peak RSS MiB |",
       "| ---: | --- | --- | ---: | ---: | ---: |"]
   for r in rows:
