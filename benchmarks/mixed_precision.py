@@ -300,13 +300,19 @@ def main(argv):
     report.setdefault("commands", {})
     if speed is not None:
       # Rows of (mode, width) pairs not timed now are kept (time widths separately).
+      for r in speed:
+        r["command"] = command
       done = {(r["mode"], r["width"]) for r in speed}
       old = [r for r in report.get("speed", {}).get("rows", [])
              if (r["mode"], r["width"]) not in done]
       rows = sorted(old + speed, key=lambda r: (r["width"], MIXED_PRECISION.index(r["mode"])))
       _speedups(rows)
       report["speed"] = {"date": experiments.now(), "rows": rows}
-      report["commands"]["speed"] = report["commands"].get("speed", []) + [command]
+      # The commands behind the rows kept (a row re-timed drops its old command).
+      older = (report["commands"].get("speed", [])
+               if any("command" not in r for r in rows) else [])
+      report["commands"]["speed"] = list(dict.fromkeys(
+          older + [r["command"] for r in rows if "command" in r]))
     if quality is not None:
       report["quality"] = {"date": experiments.now(), "epochs": FLAGS.quality_epochs,
                            "rows": quality, "verdict": quality_verdict(quality)}

@@ -323,11 +323,13 @@ def test_batch_norm_fuses_16_bit_inputs_like_keras():
 
 
 def test_matmul_filter_gradient_rule():
-  """The measured rule: few output positions, and in float32 only a large kernel."""
+  """The measured rule: at least two of few positions, 16 bits, a large kernel."""
   assert conv_ops.faster([None, 4, 4, 1024], [3, 3, 512, 1024], "float32")
   assert conv_ops.faster([None, 3, 3, 128], [4, 4, 64, 128], "bfloat16")
+  assert conv_ops.faster([None, 7, 7, 512], [3, 3, 256, 512], "bfloat16")
   assert not conv_ops.faster([None, 4, 4, 256], [3, 3, 128, 256], "float32")
-  assert not conv_ops.faster([None, 7, 7, 512], [3, 3, 256, 512], "bfloat16")
+  assert not conv_ops.faster([None, 7, 7, 512], [3, 3, 256, 512], "float32")
+  assert not conv_ops.faster([None, 7, 7, 256], [4, 4, 128, 256], "bfloat16")
 
 
 @pytest.mark.parametrize("transpose,padding,big,small", [

@@ -4,9 +4,10 @@ A convolution's filter gradient is patches(input)^T @ output_gradient: every out
 contributes the outer product of the input window it read and its gradient. TensorFlow's
 CPU build computes it with oneDNN's dedicated backward-weights primitive, which on the dcgan
 shapes (few output positions, many channels) runs far below the machine's matrix-product
-rate: the 28x28 decoder's first transposed convolution at width 128 (batch 100) took 83 ms
-in float32 and 99 ms in bfloat16 on a 2-core AMX Xeon, against 47 / 18 ms for the same
-numbers as `extract_patches` + `matmul` (2026-11-30; benchmarks/README.md). The forward pass
+rate: the 28x28 decoder's first transposed convolution at width 128 (batch 100) took 69 ms
+in float32 and 95 ms in bfloat16 on a 2-core AMX Xeon, against 51 / 20 ms for the same
+numbers as `extract_patches` + `matmul` (2026-11-30, benchmarks/conv_grad_speed.py).
+`faster` says where the matmul form is used. The forward pass
 and the input gradient keep TensorFlow's own kernels; only the filter gradient changes, and
 it is the same sum in another order (float32 results agree to ~1e-6 relative).
 
@@ -56,18 +57,20 @@ def supported(big_shape: Sequence, small_shape: Sequence, kernel_size: Sequence[
 
 
 def faster(small_shape: Sequence, kernel_shape: Sequence[int], dtype) -> bool:
-  """Whether the matmul form beat oneDNN's filter gradient on this shape when measured.
+  """Whether the matmul form beat TensorFlow's filter gradient on this kind of layer.
 
-  Per layer of dcgan at widths 32 and 128, batch 100 (2-core AMX Xeon, 2026-11-30): the
-  native primitive is slow only when the output has few positions (<= 4 x 4; the patch
-  copy costs more than it saves on larger outputs); there the matmul form won in bfloat16 /
-  float16 from the smallest kernel measured (131k weights: 2.2 -> 1.7 ms) and in float32
-  only for large kernels (2.1M weights: 26.5 -> 16.1 ms; 4.7M: 69 -> 56 ms; 295k: 3.7 ->
-  5.5 ms, slower).
+  `python benchmarks/conv_grad_speed.py` (every dcgan layer at widths 32 and 128, batch 100,
+  float32 and bfloat16; 2-core AMX Xeon, 2026-11-30): the matmul form won exactly where at
+  least two of these hold, and lost or tied elsewhere:
+    * few output positions (<= 4 x 4), where the native primitive has little to split;
+    * a 16-bit dtype, where the native primitive ran below its own float32 speed;
+    * a large kernel (>= 1M weights), where the product dominates the patch copy.
+  E.g. width 128, decoder 4x4 -> 7x7: 69 -> 51 ms (float32), 95 -> 20 ms (bfloat16).
   """
-  if small_shape[1] * small_shape[2] > 16:
-    return False
-  return tf.as_dtype(dtype) != tf.float32 or math.prod(kernel_shape) >= 1_000_000
+  few_positions = small_shape[1] * small_shape[2] <= 16
+  low_precision = tf.as_dtype(dtype) != tf.float32
+  large_kernel = math.prod(kernel_shape) >= 1_000_000
+  return few_positions + low_precision + large_kernel >= 2
 
 
 def filter_gradient(big, small, kernel_shape: Sequence[int], strides: Sequence[int],
