@@ -248,3 +248,31 @@ def test_quality_benchmark_skips_without_data_and_refuses_fixed_flags(tmp_path):
                      f"--out={tmp_path / 'q'}"])
   assert proc.returncode == 2 and "--epochs" in proc.stderr, proc.stderr[-2000:]
   assert not (tmp_path / "w").exists() and not os.path.exists(f"{tmp_path / 'q'}.md")
+
+
+def test_prior_ceiling_decodes_training_codes(tmp_path):
+  """benchmarks/prior_ceiling.py on a tiny trained run (FIXTURE data): finite FIDs and
+  precision / recall for the decoded training codes and the test reconstructions, the
+  domain classifier cached under --cache_dir; a missing run is one error line, exit 2."""
+  from rae_tf import training  # pylint: disable=g-import-not-at-top
+  from rae_tf.config import TrainConfig  # pylint: disable=g-import-not-at-top
+  npz = str(tmp_path / "tiny.npz")
+  tiny_labelled_npz(npz)
+  run = str(tmp_path / "run")
+  training.train(TrainConfig.make(model="ae", dataset="npz:" + npz, arch="dcgan", width=4,
+                                  latent_dim=4, batch_size=50, epochs=1, workdir=run,
+                                  export_dir=""), verbose=0)
+  script = os.path.join(ROOT, "benchmarks", "prior_ceiling.py")
+  out = tmp_path / "ceiling.json"
+  result = run_python([script, f"--workdir={run}", f"--cache_dir={tmp_path / 'cache'}",
+                       "--num_samples=100", f"--json_out={out}"])
+  assert result.returncode == 0, result.stderr[-2000:]
+  saved = json.loads(out.read_text())
+  assert saved["num_samples"] == 100
+  for part in ("decoded_training_codes", "test_reconstructions"):
+    assert np.isfinite(saved[part]["fid"]) and saved[part]["fid"] >= 0
+    assert 0 <= saved[part]["precision"] <= 1 and 0 <= saved[part]["recall"] <= 1
+  assert any(name.endswith(".keras") for name in os.listdir(tmp_path / "cache"))
+  missing = run_python([script, f"--workdir={tmp_path / 'nope'}", "--cache_dir=x"])
+  assert missing.returncode == 2 and "error: --workdir=" in missing.stderr
+  assert "Traceback" not in missing.stderr
