@@ -6,10 +6,10 @@ CPU build computes it with oneDNN's dedicated backward-weights primitive, which 
 shapes (few output positions, many channels) runs far below the machine's matrix-product
 rate: the 28x28 decoder's first transposed convolution at width 128 (batch 100) took 69 ms
 in float32 and 95 ms in bfloat16 on a 2-core AMX Xeon, against 51 / 20 ms for the same
-numbers as `extract_patches` + `matmul` (2026-11-30, benchmarks/conv_grad_speed.py).
-`faster` says where the matmul form is used. The forward pass
-and the input gradient keep TensorFlow's own kernels; only the filter gradient changes, and
-it is the same sum in another order (float32 results agree to ~1e-6 relative).
+numbers as `extract_patches` + `matmul` (2026-11-30, benchmarks/conv_grad_speed.py);
+`faster` says where the matmul form is used. The forward pass and the input gradient keep
+TensorFlow's own kernels; only the filter gradient changes, and it is the same sum in
+another order (float32 results agree to ~1e-6 relative).
 
 GPUs have good native kernels (cuDNN) and the patch matrix costs memory, so `conv2d` and
 `conv2d_transpose` use the matmul form only when TensorFlow sees no GPU.
@@ -60,8 +60,9 @@ def faster(small_shape: Sequence, kernel_shape: Sequence[int], dtype) -> bool:
   """Whether the matmul form beat TensorFlow's filter gradient on this kind of layer.
 
   `python benchmarks/conv_grad_speed.py` (every dcgan layer at widths 32 and 128, batch 100,
-  float32 and bfloat16; 2-core AMX Xeon, 2026-11-30): the matmul form won exactly where at
-  least two of these hold, and lost or tied elsewhere:
+  float32 and bfloat16; 2-core AMX Xeon, 2026-11-30): the matmul form won on every layer
+  where at least two of these hold, and elsewhere lost or tied (one exception, 2.6 -> 2.2
+  ms, left native):
     * few output positions (<= 4 x 4), where the native primitive has little to split;
     * a 16-bit dtype, where the native primitive ran below its own float32 speed;
     * a large kernel (>= 1M weights), where the product dominates the patch copy.
