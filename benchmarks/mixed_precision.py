@@ -326,26 +326,24 @@ def main(argv):
   cli.run_or_exit(bench, argv)
 
 
-def _cpu_features() -> list:
-  """Which of SIXTEEN_BIT_FEATURES this CPU reports."""
+def _cpuinfo(field: str) -> str:
+  """The value of the first /proc/cpuinfo line starting with `field` ("" if none)."""
   try:
     with open("/proc/cpuinfo") as f:
-      flags_line = next((l for l in f if l.startswith("flags")), "")
+      line = next((l for l in f if l.startswith(field)), "")
   except OSError:
-    return []
-  have = set(flags_line.split(":", 1)[-1].split())
+    return ""
+  return line.split(":", 1)[1].strip() if ":" in line else ""
+
+
+def _cpu_features() -> list:
+  """Which of SIXTEEN_BIT_FEATURES this CPU reports."""
+  have = set(_cpuinfo("flags").split())
   return [f for f in SIXTEEN_BIT_FEATURES if f in have]
 
 
 def _cpu_name() -> str:
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return "unknown CPU"
+  return _cpuinfo("model name") or "unknown CPU"
 
 
 if __name__ == "__main__":

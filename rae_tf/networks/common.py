@@ -190,24 +190,19 @@ class Conv2D(keras.layers.Conv2D):
   case is the parent's convolution.
   """
 
-  def _plain(self) -> bool:
-    return (self.data_format == "channels_last" and self.groups == 1
-            and tuple(self.dilation_rate) == (1, 1))
-
   def _whole_input(self, inputs) -> bool:
-    return (self._plain() and self.padding == "valid"
-            and tuple(inputs.shape[1:3]) == tuple(self.kernel_size))
+    return self.padding == "valid" and tuple(inputs.shape[1:3]) == tuple(self.kernel_size)
 
   def call(self, inputs):
+    if not _plain(self):
+      return super().call(inputs)
     kernel = tf.convert_to_tensor(self.kernel)
     if self._whole_input(inputs):
       fan_in = math.prod(self.kernel_size) * inputs.shape[-1]
       y = tf.matmul(tf.reshape(inputs, [-1, fan_in]), tf.reshape(kernel, [fan_in, self.filters]))
       y = tf.reshape(y, [-1, 1, 1, self.filters])
-    elif self._plain():
-      y = conv_ops.conv2d(inputs, kernel, self.strides, self.padding.upper())
     else:
-      return super().call(inputs)
+      y = conv_ops.conv2d(inputs, kernel, self.strides, self.padding.upper())
     return _bias_and_activation(self, y)
 
 
@@ -220,13 +215,19 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
   """
 
   def call(self, inputs):
-    if self.data_format != "channels_last" or tuple(self.dilation_rate) != (1, 1):
+    if not _plain(self):
       return super().call(inputs)
     _, height, width, channels = self.compute_output_shape(inputs.shape)
     output_shape = [tf.shape(inputs)[0], height, width, channels]
     y = conv_ops.conv2d_transpose(inputs, tf.convert_to_tensor(self.kernel), output_shape,
                                   self.strides, self.padding.upper())
     return _bias_and_activation(self, y)
+
+
+def _plain(layer) -> bool:
+  """A channels_last, undilated, ungrouped conv layer: the case the fast forms cover."""
+  return (layer.data_format == "channels_last" and getattr(layer, "groups", 1) == 1
+          and tuple(layer.dilation_rate) == (1, 1))
 
 
 def _bias_and_activation(layer, y):
