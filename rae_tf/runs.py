@@ -20,6 +20,7 @@ import tensorflow as tf
 from rae_tf import data as rae_data
 from rae_tf import eval_config
 from rae_tf import outputs
+from rae_tf import players
 from rae_tf import precision
 from rae_tf.config import TrainConfig
 from rae_tf.errors import ConfigError
@@ -69,7 +70,7 @@ def build_compiled_model(config: TrainConfig, spec, strategy):
     if hparams["optimizer"] == "rmsprop":  # MaskAAE's authors.
       optimizer = keras.optimizers.RMSprop(config.learning_rate, rho=0.9)
     else:
-      optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.adam_beta_1)
+      optimizer = players.adam(config.learning_rate, beta_1=config.adam_beta_1)
     model.compile(optimizer=precision.wrap_optimizer(optimizer, config.mixed_precision),
                   mixed_precision=config.mixed_precision)
   return model, hparams

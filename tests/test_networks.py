@@ -117,12 +117,14 @@ def _reference_dcgan(size, channels, latent_dim, out_dim, width,
   return enc, keras.Model(z, h)
 
 
-@pytest.mark.parametrize("matmul_filter_gradient", [False, True])
+@pytest.mark.parametrize("conv_form", ["native", "filter_matmul", "whole_matmul"])
 @pytest.mark.parametrize("size", [28, 32])
-def test_dcgan_matches_literal_pytorch_layout(size, matmul_filter_gradient, monkeypatch):
-  """The fast forms (fused BN, 'same', matmul conv, fewer crops, the matmul filter
-  gradient forced on every conv or off) compute the same maths, first and second order."""
-  monkeypatch.setattr(conv_ops, "faster", lambda *args: matmul_filter_gradient)
+def test_dcgan_matches_literal_pytorch_layout(size, conv_form, monkeypatch):
+  """The fast forms (fused BN, 'same', matmul conv, fewer crops, slice crops, and on every
+  conv either TF's kernels, the matmul filter gradient, or the whole convolution as
+  matmuls) compute the same maths, first and second order."""
+  monkeypatch.setattr(conv_ops, "faster", lambda *args: conv_form == "filter_matmul")
+  monkeypatch.setattr(conv_ops, "whole_matmul", lambda *args: conv_form == "whole_matmul")
   rng = np.random.default_rng(3)
   x = tf.constant(rng.uniform(size=(4, size, size, 2)).astype(np.float32))
   z = tf.constant(rng.standard_normal((4, 3)).astype(np.float32))
@@ -322,6 +324,42 @@ def test_batch_norm_fuses_16_bit_inputs_like_keras():
                                np.float32(ref(x, training=False)), atol=tol * 4)
 
 
+def test_whole_matmul_rule():
+  """The measured rule: few small-side positions and a large kernel (width 128's encoder
+  8 -> 3 and decoder 4 -> 7), not width 32's kernels nor many positions."""
+  assert conv_ops.whole_matmul([None, 3, 3, 512], [4, 4, 256, 512])
+  assert conv_ops.whole_matmul([None, 4, 4, 1024], [3, 3, 512, 1024])
+  assert not conv_ops.whole_matmul([None, 4, 4, 256], [3, 3, 128, 256])
+  assert not conv_ops.whole_matmul([None, 7, 7, 512], [3, 3, 256, 512])
+
+
+def test_patches_match_extract_patches():
+  """conv_ops.patches (slices) holds what tf.image.extract_patches does, after TF's padding."""
+  x = tf.constant(np.random.default_rng(5).standard_normal((2, 7, 7, 3)), tf.float32)
+  ours = conv_ops.patches(x, (4, 4), (2, 2), "SAME")  # 7 -> 4 pads 1 before, 2 after
+  ref = tf.image.extract_patches(tf.pad(x, [[0, 0], [1, 2], [1, 2], [0, 0]]), [1, 4, 4, 1],
+                                 [1, 2, 2, 1], [1, 1, 1, 1], "VALID")
+  np.testing.assert_array_equal(ours, tf.reshape(ref, [-1, 4 * 4 * 3]))
+
+
+def test_cropping_matches_keras():
+  """common.Cropping2D (one slice; a pad as gradient) equals Keras' and round-trips."""
+  x = tf.constant(np.random.default_rng(6).standard_normal((2, 5, 6, 3)), tf.float32)
+  ours, ref = common.Cropping2D(((1, 0), (2, 1))), keras.layers.Cropping2D(((1, 0), (2, 1)))
+  for layer in (ours, ref):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = layer(x)
+      loss = tf.reduce_sum(tf.sin(y))
+    layer.result = (y, tape.gradient(loss, x))
+  for a, b in zip(ours.result, ref.result):
+    np.testing.assert_array_equal(a, b)
+  assert ours.result[0].shape == (2, 4, 3, 3)
+  again = common.Cropping2D.from_config(ours.get_config())
+  assert again.get_config() == ours.get_config()
+  np.testing.assert_array_equal(again(x), ours.result[0])
+
+
 def test_matmul_filter_gradient_rule():
   """The measured rule: at least two of few positions, 16 bits, a large kernel."""
   assert conv_ops.faster([None, 4, 4, 1024], [3, 3, 512, 1024], "float32")
@@ -332,26 +370,35 @@ def test_matmul_filter_gradient_rule():
   assert not conv_ops.faster([None, 7, 7, 256], [4, 4, 128, 256], "bfloat16")
 
 
-@pytest.mark.parametrize("transpose,padding,big,small", [
-    (False, "SAME", 8, 4), (False, "VALID", 8, 3), (False, "SAME", 7, 4),
-    (True, "SAME", 7, 4), (True, "VALID", 15, 7), (True, "SAME", 8, 4)])
-def test_conv_ops_match_tensorflow(transpose, padding, big, small, monkeypatch):
-  """conv_ops' forward is TF's, its gradients (input, filter, and second order through the
-  input gradient) equal TF's autodiff on every padding case dcgan / infogan use."""
+@pytest.mark.parametrize("whole", [False, True])
+@pytest.mark.parametrize("transpose,padding,big,small,k,stride", [
+    (False, "SAME", 8, 4, 4, 2), (False, "VALID", 8, 3, 4, 2), (False, "SAME", 7, 4, 4, 2),
+    (False, "SAME", 9, 3, 3, 3), (True, "SAME", 7, 4, 3, 2), (True, "VALID", 15, 7, 3, 2),
+    (True, "SAME", 8, 4, 3, 2), (True, "SAME", 8, 4, 4, 2), (True, "VALID", 9, 3, 3, 3)])
+def test_conv_ops_match_tensorflow(transpose, padding, big, small, k, stride, whole,
+                                   monkeypatch):
+  """conv_ops' forms (the matmul filter gradient; the whole convolution as matmuls) equal
+  TF's conv and its autodiff: values, input and filter gradients, and second order through
+  both gradients, on every padding case dcgan / infogan use and a stride-3 one."""
   monkeypatch.setattr(conv_ops, "faster", lambda *args: True)
+  monkeypatch.setattr(conv_ops, "whole_matmul", lambda *args: whole)
+  patch_calls = []
+  real_patches = conv_ops.patches
+  monkeypatch.setattr(conv_ops, "patches",
+                      lambda *args: patch_calls.append(1) or real_patches(*args))
   rng = np.random.default_rng(4)
-  k = 3 if transpose else 4
+  strides = (stride, stride)
   if transpose:
     x = tf.constant(rng.standard_normal((2, small, small, 5)), tf.float32)
     kernel = tf.Variable(rng.standard_normal((k, k, 3, 5)).astype(np.float32))
     shape = [2, big, big, 3]
-    ours = lambda x, w: conv_ops.conv2d_transpose(x, w, shape, (2, 2), padding)
-    ref = lambda x, w: tf.nn.conv2d_transpose(x, w, shape, (2, 2), padding)
+    ours = lambda x, w: conv_ops.conv2d_transpose(x, w, shape, strides, padding)
+    ref = lambda x, w: tf.nn.conv2d_transpose(x, w, shape, strides, padding)
   else:
     x = tf.constant(rng.standard_normal((2, big, big, 3)), tf.float32)
     kernel = tf.Variable(rng.standard_normal((k, k, 3, 5)).astype(np.float32))
-    ours = lambda x, w: conv_ops.conv2d(x, w, (2, 2), padding)
-    ref = lambda x, w: tf.nn.conv2d(x, w, (2, 2), padding)
+    ours = lambda x, w: conv_ops.conv2d(x, w, strides, padding)
+    ref = lambda x, w: tf.nn.conv2d(x, w, strides, padding)
   weights = tf.constant(rng.standard_normal(ref(x, kernel).shape), tf.float32)
 
   def grads(fn):
@@ -361,11 +408,12 @@ def test_conv_ops_match_tensorflow(transpose, padding, big, small, monkeypatch):
         y = fn(x, kernel)
         loss = tf.reduce_sum(tf.sin(y) * weights)
       dx, dk = inner.gradient(loss, [x, kernel])
-      penalty = tf.reduce_sum(tf.square(dx))
+      penalty = tf.reduce_sum(tf.square(dx)) + tf.reduce_sum(tf.square(dk))
     return [y, dx, dk, outer.gradient(penalty, kernel)]
 
   for a, b in zip(grads(ours), grads(ref)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+  assert patch_calls  # a matmul form ran, not TF's convolution
 
 
 def test_batch_norm_second_order():

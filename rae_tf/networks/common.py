@@ -224,6 +224,24 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
     return _bias_and_activation(self, y)
 
 
+@keras.saving.register_keras_serializable(package="rae_tf")
+class Cropping2D(keras.layers.Cropping2D):
+  """`keras.layers.Cropping2D` as one `tf.slice` for channels_last inputs of static size.
+
+  The parent crops with a strided slice, whose gradient op (StridedSliceGrad) took ~20 ms
+  a step on dcgan's 15x15x256 decoder map at width 128 (2-core CPU); a plain slice's
+  gradient is a pad. Same result; other cases are the parent's.
+  """
+
+  def call(self, inputs):
+    (top, bottom), (left, right) = self.cropping
+    _, height, width, _ = inputs.shape
+    if self.data_format != "channels_last" or height is None or width is None:
+      return super().call(inputs)
+    return tf.slice(inputs, [0, top, left, 0],
+                    [-1, height - top - bottom, width - left - right, -1])
+
+
 def _plain(layer) -> bool:
   """A channels_last, undilated, ungrouped conv layer: the case the fast forms cover."""
   return (layer.data_format == "channels_last" and getattr(layer, "groups", 1) == 1

@@ -1,4 +1,4 @@
-"""2-D convolutions whose filter gradient is one matrix product (for TensorFlow on CPUs).
+"""2-D convolutions as matrix products where that is faster (for TensorFlow on CPUs).
 
 A convolution's filter gradient is patches(input)^T @ output_gradient: every output position
 contributes the outer product of the input window it read and its gradient. TensorFlow's
@@ -6,13 +6,22 @@ CPU build computes it with oneDNN's dedicated backward-weights primitive, which 
 shapes (few output positions, many channels) runs far below the machine's matrix-product
 rate: the 28x28 decoder's first transposed convolution at width 128 (batch 100) took 69 ms
 in float32 and 95 ms in bfloat16 on a 2-core AMX Xeon, against 51 / 20 ms for the same
-numbers as `extract_patches` + `matmul` (2026-11-30, benchmarks/conv_grad_speed.py);
-`faster` says where the matmul form is used. The forward pass and the input gradient keep
-TensorFlow's own kernels; only the filter gradient changes, and it is the same sum in
+numbers as a patch matrix + `matmul` (2026-11-30, benchmarks/conv_grad_speed.py);
+`faster` says where the matmul filter gradient is used, with the forward pass and the
+input gradient left to TensorFlow's own kernels. Every form computes the same sums in
 another order (float32 results agree to ~1e-6 relative).
 
 GPUs have good native kernels (cuDNN) and the patch matrix costs memory, so `conv2d` and
 `conv2d_transpose` use the matmul form only when TensorFlow sees no GPU.
+
+Where the small side has few positions and the kernel is large (`whole_matmul`), the
+whole convolution is matrix products: a convolution is patches @ kernel, its patch matrix
+built from slices of the input (so autodiff's input gradient is pads, not the slow
+gradient of extract_patches); a transposed convolution runs one product per output phase
+(the sub-pixel form: with stride s, output rows r, r + s, r + 2s, ... each see a fixed
+subset of the kernel taps, so no product touches an inserted zero), and its gradients
+share one patch matrix of the output gradient. E.g. width 128, batch 100, float32, forward
+and backward: encoder 8x8 -> 3x3 75 -> 45 ms, decoder 4x4 -> 7x7 182 -> 134 ms.
 
 The gradient functions are built from differentiable ops, so second derivatives (RAE-GP's
 and InjFlow's double backward passes) work through them.
@@ -74,6 +83,115 @@ def faster(small_shape: Sequence, kernel_shape: Sequence[int], dtype) -> bool:
   return few_positions + low_precision + large_kernel >= 2
 
 
+def whole_matmul(small_shape: Sequence, kernel_shape: Sequence[int]) -> bool:
+  """Whether the whole convolution (forward and both gradients) runs as matrix products.
+
+  `python benchmarks/conv_grad_speed.py --passes=all` (2-core AMX Xeon, 2026-11-30, batch
+  100): with few small-side positions (<= 4 x 4) and a large kernel (>= 1M weights) the
+  matmul forms won in float32 and bfloat16 (width 128: encoder 8 -> 3, decoder 4 -> 7);
+  on the same layers at width 32 (kernels of 0.1-0.3M weights) they lost in float32.
+  """
+  return small_shape[1] * small_shape[2] <= 16 and math.prod(kernel_shape) >= 1_000_000
+
+
+def _output_sizes(big_hw: Sequence[int], kernel_hw: Sequence[int], strides: Sequence[int],
+                  padding: str) -> Tuple[int, int]:
+  return tuple(_output_size(b, k, s, padding) for b, k, s in zip(big_hw, kernel_hw, strides))
+
+
+def patches(big, kernel_hw: Sequence[int], strides: Sequence[int], padding: str):
+  """im2col: [B * h * w, kh * kw * C], row (b, i, j) = the window conv2d reads for output
+  (i, j), ordered (row, column, channel) like a conv kernel.
+
+  Built from a space-to-depth reshape of the padded input and one plain slice per tap, so
+  its gradient is pads and a sum (autodiff through tf.image.extract_patches is far slower).
+  """
+  _, height, width, channels = big.shape
+  (kh, kw), (sh, sw) = kernel_hw, strides
+  h, w = _output_sizes((height, width), kernel_hw, strides, padding)
+  (top, _), (left, _) = (_pads(height, h, kh, sh, padding), _pads(width, w, kw, sw, padding))
+  # Padded extents: multiples of the stride that hold every tap's rows.
+  rows, cols = sh * ((kh - 1) // sh + h), sw * ((kw - 1) // sw + w)
+  if top + height > rows or left + width > cols:  # rows no window reads
+    big = tf.slice(big, [0, 0, 0, 0], [-1, min(height, rows - top), min(width, cols - left), -1])
+  big = tf.pad(big, [[0, 0], [top, rows - top - big.shape[1]],
+                     [left, cols - left - big.shape[2]], [0, 0]])
+  big = tf.reshape(big, [-1, rows // sh, sh, cols // sw, sw, channels])
+  taps = [tf.reshape(tf.slice(big, [0, i // sh, i % sh, j // sw, j % sw, 0],
+                              [-1, h, 1, w, 1, -1]), [-1, h * w, channels])
+          for i in range(kh) for j in range(kw)]
+  return tf.reshape(tf.concat(taps, axis=-1), [-1, kh * kw * channels])
+
+
+def _conv2d_matmul(x, kernel, strides: Sequence[int], padding: str):
+  """tf.nn.conv2d as patches @ kernel (autodiff gives the gradients)."""
+  h, w = _output_sizes(x.shape[1:3], kernel.shape[:2], strides, padding)
+  y = tf.matmul(patches(x, kernel.shape[:2], strides, padding),
+                tf.reshape(kernel, [-1, kernel.shape[3]]))
+  return tf.reshape(y, [-1, h, w, kernel.shape[3]])
+
+
+def _phase_taps(phase: int, pad: int, kernel: int, stride: int):
+  """(tap, offset) pairs of a transposed convolution's output phase: output row
+  stride * j + phase gets input row j + offset through kernel row tap."""
+  return [(k, (phase + pad - k) // stride) for k in range(kernel)
+          if (phase + pad - k) % stride == 0]
+
+
+def _conv2d_transpose_phases(x, kernel, output_hw: Sequence[int], strides: Sequence[int],
+                             padding: str):
+  """tf.nn.conv2d_transpose's value as one matmul per output phase (sub-pixel form)."""
+  _, h, w, cin = x.shape
+  kh, kw, cout, _ = kernel.shape
+  (height, width), (sh, sw) = output_hw, strides
+  taps = [[_phase_taps(r, _pads(size, small, k, s, padding)[0], k, s) for r in range(s)]
+          for size, small, k, s in ((height, h, kh, sh), (width, w, kw, sw))]
+  counts = [[-(-(size - r) // s) for r in range(s)] for size, s in ((height, sh), (width, sw))]
+  offsets = [[d for phase in axis for _, d in phase] for axis in taps]
+  low = [max(0, -min(d)) for d in offsets]
+  high = [max(0, n[0] - 1 + max(d) - (size - 1))
+          for n, d, size in zip(counts, offsets, (h, w))]
+  x = tf.pad(x, [[0, 0], [low[0], high[0]], [low[1], high[1]], [0, 0]])
+  rows = []
+  for rh in range(sh):
+    phases = []
+    for rw in range(sw):
+      n, m = counts[0][rh], counts[1][rw]
+      pairs = [(ki, di, kj, dj) for ki, di in taps[0][rh] for kj, dj in taps[1][rw]]
+      if pairs:
+        inputs = tf.concat([tf.slice(x, [0, di + low[0], dj + low[1], 0], [-1, n, m, -1])
+                            for _, di, _, dj in pairs], axis=-1)
+        # kernel[ki, kj] is [cout, cin]: concatenated along cin and used transposed.
+        weights = tf.concat([kernel[ki, kj] for ki, _, kj, _ in pairs], axis=1)
+        y = tf.reshape(tf.matmul(tf.reshape(inputs, [-1, len(pairs) * cin]), weights,
+                                 transpose_b=True), [-1, n, m, cout])
+      else:  # a phase no tap reaches (stride > kernel): zeros
+        y = tf.zeros_like(x[:, :n, :m, :1]) * tf.zeros([cout], x.dtype)
+      # Phases differ in size by at most one row / column; pad to the largest to interleave.
+      phases.append(tf.pad(y, [[0, 0], [0, counts[0][0] - n], [0, counts[1][0] - m], [0, 0]]))
+    rows.append(tf.stack(phases, axis=3))  # [B, n0, m0, sw, cout]
+  y = tf.reshape(tf.stack(rows, axis=2), [-1, counts[0][0] * sh, counts[1][0] * sw, cout])
+  return tf.slice(y, [0, 0, 0, 0], [-1, height, width, -1])
+
+
+def _conv2d_transpose_matmul(x, kernel, output_hw: Sequence[int], strides: Sequence[int],
+                             padding: str):
+  """tf.nn.conv2d_transpose as matmuls: the phase form forward; both gradients from one
+  patch matrix of the output gradient (input gradient = P @ kernel, filter = P^T @ x)."""
+
+  @tf.custom_gradient
+  def forward(x, kernel):
+    def grad(dy):
+      kh, kw, _, cin = kernel.shape
+      p = patches(dy, (kh, kw), strides, padding)
+      dx = tf.reshape(tf.matmul(p, tf.reshape(kernel, [-1, cin])), tf.shape(x))
+      dk = tf.matmul(p, tf.reshape(x, [-1, cin]), transpose_a=True)
+      return dx, tf.reshape(dk, kernel.shape)
+    return _conv2d_transpose_phases(x, kernel, output_hw, strides, padding), grad
+
+  return forward(x, kernel)
+
+
 def filter_gradient(big, small, kernel_shape: Sequence[int], strides: Sequence[int],
                     padding: str):
   """d(sum(small * conv2d(big, K))) / dK = patches(big)^T @ small, shaped like K.
@@ -88,18 +206,9 @@ def filter_gradient(big, small, kernel_shape: Sequence[int], strides: Sequence[i
   Returns:
     [kh, kw, Cb, Cs] in `big`'s dtype.
   """
-  kh, kw, cb, cs = kernel_shape
-  (top, bottom), (left, right) = (
-      _pads(big.shape[i + 1], small.shape[i + 1], (kh, kw)[i], strides[i], padding)
-      for i in range(2))
-  if top or bottom or left or right:
-    big = tf.pad(big, [[0, 0], [top, bottom], [left, right], [0, 0]])
-  # extract_patches orders each patch (row, column, channel): the kernel's own layout.
-  patches = tf.image.extract_patches(big, [1, kh, kw, 1], [1, strides[0], strides[1], 1],
-                                     [1, 1, 1, 1], "VALID")
-  product = tf.matmul(tf.reshape(patches, [-1, kh * kw * cb]),
-                      tf.reshape(small, [-1, cs]), transpose_a=True)
-  return tf.reshape(product, [kh, kw, cb, cs])
+  product = tf.matmul(patches(big, kernel_shape[:2], strides, padding),
+                      tf.reshape(small, [-1, kernel_shape[3]]), transpose_a=True)
+  return tf.reshape(product, kernel_shape)
 
 
 def conv2d(x, kernel, strides: Sequence[int], padding: str):
@@ -127,10 +236,13 @@ def conv2d(x, kernel, strides: Sequence[int], padding: str):
 
   y_shape = [None] + [_output_size(x.shape[i + 1], kernel.shape[i], strides[i], padding)
                       if isinstance(x.shape[i + 1], int) else None for i in range(2)]
-  if not (supported(x.shape, y_shape, kernel.shape[:2], strides, padding)
-          and faster(y_shape, kernel.shape, x.dtype)):
+  if not supported(x.shape, y_shape, kernel.shape[:2], strides, padding):
     return tf.nn.conv2d(x, kernel, strides, padding)
-  return forward(x, kernel)
+  if whole_matmul(y_shape, kernel.shape):
+    return _conv2d_matmul(x, kernel, strides, padding)
+  if faster(y_shape, kernel.shape, x.dtype):
+    return forward(x, kernel)
+  return tf.nn.conv2d(x, kernel, strides, padding)
 
 
 def conv2d_transpose(x, kernel, output_shape, strides: Sequence[int], padding: str):
@@ -158,8 +270,11 @@ def conv2d_transpose(x, kernel, output_shape, strides: Sequence[int], padding: s
     return y, grad
 
   big_shape = [None, output_shape[1], output_shape[2]]
-  if not (supported(big_shape, x.shape, kernel.shape[:2], strides, padding)
-          and faster(x.shape, kernel.shape, x.dtype)):
+  if not supported(big_shape, x.shape, kernel.shape[:2], strides, padding):
     return tf.nn.conv2d_transpose(x, kernel, output_shape, strides, padding)
-  return forward(x, kernel)
+  if whole_matmul(x.shape, kernel.shape):
+    return _conv2d_transpose_matmul(x, kernel, big_shape[1:], strides, padding)
+  if faster(x.shape, kernel.shape, x.dtype):
+    return forward(x, kernel)
+  return tf.nn.conv2d_transpose(x, kernel, output_shape, strides, padding)
 

@@ -27,7 +27,8 @@ from typing import Sequence
 
 import keras
 
-from rae_tf.networks.common import Conv2D, Conv2DTranspose, bn_relu, image_shape, maybe_sn
+from rae_tf.networks.common import (Conv2D, Conv2DTranspose, Cropping2D, bn_relu, image_shape,
+                                    maybe_sn)
 
 SIZES = (28, 32, 64)
 
@@ -97,7 +98,7 @@ def build_decoder(latent_dim: int, output_shape: Sequence[int], *, width: int,
                     spectral_norm)(h)
 
   if size == 28:
-    crop = keras.layers.Cropping2D
+    crop = Cropping2D
     h = bn_relu(up(h, 4 * width, 3, output_padding=0), batch_norm)  # 4 -> 7
     h = bn_relu(crop(((1, 0), (1, 0)))(up(h, 2 * width, 3, "valid")),  # 7 -> 15 -> 14
                 batch_norm)
