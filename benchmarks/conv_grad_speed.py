@@ -9,6 +9,12 @@ CPUs) and `rae_tf.networks.conv_ops.filter_gradient` (extract_patches + one matm
 tf.function, --repeats calls after 3 untimed ones; prints a Markdown table with the relative
 difference of the two results and which form `conv_ops.faster` picks. These numbers are what
 the rule in `conv_ops.faster` was read from; time on a quiet machine.
+
+`--passes=all` times each layer's whole training pass instead (forward, input and filter
+gradients of sum(y * c)) in three forms: TensorFlow's kernels, conv_ops' matmul filter
+gradient, and conv_ops' whole-matmul form (the rule in `conv_ops.whole_matmul`):
+
+  python benchmarks/conv_grad_speed.py --passes=all --widths=32,128
 """
 import os
 import time
@@ -22,6 +28,8 @@ flags.DEFINE_list("widths", ["32", "128"], "dcgan widths.")
 flags.DEFINE_list("dtypes", ["float32", "bfloat16"], "Dtypes of the tensors.")
 flags.DEFINE_integer("batch_size", 100, "Batch size.")
 flags.DEFINE_integer("repeats", 20, "Timed calls per form.")
+flags.DEFINE_enum("passes", "filter", ["filter", "all"],
+                  "filter: the filter gradient alone; all: forward + both gradients.")
 FLAGS = flags.FLAGS
 
 
@@ -47,10 +55,68 @@ def _ms(fn, *args) -> float:
   return 1000.0 * (time.perf_counter() - start) / FLAGS.repeats
 
 
+def _whole_pass(tf, conv_ops, form: str, transpose: bool, padding: str, big_hw):
+  """A tf.function (x, kernel, c) -> [y, dx, dkernel] with conv_ops forced to `form`."""
+  def conv(x, kernel):
+    if form == "native":
+      return (tf.nn.conv2d_transpose(x, kernel, [tf.shape(x)[0], *big_hw, kernel.shape[2]],
+                                     (2, 2), padding) if transpose
+              else tf.nn.conv2d(x, kernel, (2, 2), padding))
+    saved = conv_ops.faster, conv_ops.whole_matmul
+    conv_ops.faster = lambda *args: form == "filter matmul"
+    conv_ops.whole_matmul = lambda *args: form == "whole matmul"
+    try:  # the forms are chosen while tracing
+      return (conv_ops.conv2d_transpose(x, kernel, [tf.shape(x)[0], *big_hw, kernel.shape[2]],
+                                        (2, 2), padding) if transpose
+              else conv_ops.conv2d(x, kernel, (2, 2), padding))
+    finally:
+      conv_ops.faster, conv_ops.whole_matmul = saved
+
+  @tf.function
+  def step(x, kernel, c):
+    with tf.GradientTape() as tape:
+      tape.watch([x, kernel])
+      y = conv(x, kernel)
+      loss = tf.reduce_sum(tf.cast(y, tf.float32) * c)
+    return [y] + tape.gradient(loss, [x, kernel])
+  return step
+
+
+def _all_passes(tf, conv_ops):
+  forms = ("native", "filter matmul", "whole matmul")
+  print("| width | dtype | layer | " + " | ".join(f"{f} ms" for f in forms)
+        + " | max rel. diff | conv_ops picks |")
+  print("| ---: | --- | --- | ---: | ---: | ---: | ---: | --- |")
+  for width in (int(w) for w in FLAGS.widths):
+    for dtype in FLAGS.dtypes:
+      for name, big, cb, small, cs, k, padding in layers(width):
+        transpose, b = name.startswith("dec."), FLAGS.batch_size
+        x = tf.cast(tf.random.normal([b] + ([small, small, cs] if transpose
+                                            else [big, big, cb])), dtype)
+        kernel = tf.cast(tf.random.normal([k, k, cb, cs]) * 0.05, dtype)
+        c = tf.random.normal([b] + ([big, big, cb] if transpose else [small, small, cs]))
+        times, results = [], []
+        for form in forms:
+          step = _whole_pass(tf, conv_ops, form, transpose, padding, [big, big])
+          times.append(_ms(lambda *a, step=step: step(*a)[-1], x, kernel, c))
+          results.append([tf.cast(r, tf.float32) for r in step(x, kernel, c)])
+        diff = max(float(tf.reduce_max(tf.abs(a - r)) / tf.reduce_max(tf.abs(a)))
+                   for other in results[1:] for a, r in zip(results[0], other))
+        small_shape, kshape = [b, small, small, cs], [k, k, cb, cs]
+        picks = ("whole matmul" if conv_ops.whole_matmul(small_shape, kshape) else
+                 "filter matmul" if conv_ops.faster(small_shape, kshape, dtype) else "native")
+        print(f"| {width} | {dtype} | {name} | " + " | ".join(f"{t:.1f}" for t in times)
+              + f" | {diff:.1e} | {picks} |", flush=True)
+
+
 def main(argv):
   del argv
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from rae_tf.networks import conv_ops  # pylint: disable=g-import-not-at-top
+
+  if FLAGS.passes == "all":
+    _all_passes(tf, conv_ops)
+    return
 
   print("| width | dtype | layer (output positions) | native ms | matmul ms | rel. diff | "
         "conv_ops picks |")

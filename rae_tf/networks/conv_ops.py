@@ -69,18 +69,18 @@ def faster(small_shape: Sequence, kernel_shape: Sequence[int], dtype) -> bool:
   """Whether the matmul form beat TensorFlow's filter gradient on this kind of layer.
 
   `python benchmarks/conv_grad_speed.py` (every dcgan layer at widths 32 and 128, batch 100,
-  float32 and bfloat16; 2-core AMX Xeon, 2026-11-30): the matmul form won on every layer
-  where at least two of these hold, and elsewhere lost or tied (one exception, 2.6 -> 2.2
-  ms, left native):
-    * few output positions (<= 4 x 4), where the native primitive has little to split;
-    * a 16-bit dtype, where the native primitive ran below its own float32 speed;
-    * a large kernel (>= 1M weights), where the product dominates the patch copy.
-  E.g. width 128, decoder 4x4 -> 7x7: 69 -> 51 ms (float32), 95 -> 20 ms (bfloat16).
+  float32 and bfloat16; 2-core AMX Xeon, 2026-11-30, patches from slices): the matmul form
+  won or tied on every layer with a large kernel (>= 1M weights, where the product
+  dominates the patch copy) and, in a 16-bit dtype (where the native primitive ran below
+  its own float32 speed), on layers with few output positions (<= 4 x 4, where the native
+  primitive has little to split) or a medium kernel (>= 256K weights). Elsewhere it lost or
+  tied (one exception, width 128 bfloat16 decoder 14 -> 29, 2.8 -> 1.8 ms, left native).
+  E.g. width 128, decoder 4x4 -> 7x7: 74 -> 51 ms (float32), 97 -> 16 ms (bfloat16).
   """
   few_positions = small_shape[1] * small_shape[2] <= 16
   low_precision = tf.as_dtype(dtype) != tf.float32
-  large_kernel = math.prod(kernel_shape) >= 1_000_000
-  return few_positions + low_precision + large_kernel >= 2
+  weights = math.prod(kernel_shape)
+  return weights >= 1_000_000 or (low_precision and (few_positions or weights >= 250_000))
 
 
 def whole_matmul(small_shape: Sequence, kernel_shape: Sequence[int]) -> bool:
