@@ -20,8 +20,9 @@ built from slices of the input (so autodiff's input gradient is pads, not the sl
 gradient of extract_patches); a transposed convolution runs one product per output phase
 (the sub-pixel form: with stride s, output rows r, r + s, r + 2s, ... each see a fixed
 subset of the kernel taps, so no product touches an inserted zero), and its gradients
-share one patch matrix of the output gradient. E.g. width 128, batch 100, float32, forward
-and backward: encoder 8x8 -> 3x3 75 -> 45 ms, decoder 4x4 -> 7x7 182 -> 134 ms.
+share one patch matrix of the output gradient. E.g. width 128, batch 100, forward and
+both gradients (benchmarks/conv_passes_amx.md): encoder 8x8 -> 3x3 84 -> 54 ms in float32,
+62 -> 24 ms in bfloat16; decoder 4x4 -> 7x7 211 -> 152 ms, 170 -> 42 ms.
 
 The gradient functions are built from differentiable ops, so second derivatives (RAE-GP's
 and InjFlow's double backward passes) work through them.
@@ -87,9 +88,10 @@ def whole_matmul(small_shape: Sequence, kernel_shape: Sequence[int]) -> bool:
   """Whether the whole convolution (forward and both gradients) runs as matrix products.
 
   `python benchmarks/conv_grad_speed.py --passes=all` (2-core AMX Xeon, 2026-11-30, batch
-  100): with few small-side positions (<= 4 x 4) and a large kernel (>= 1M weights) the
-  matmul forms won in float32 and bfloat16 (width 128: encoder 8 -> 3, decoder 4 -> 7);
-  on the same layers at width 32 (kernels of 0.1-0.3M weights) they lost in float32.
+  100; benchmarks/conv_passes_amx.md): with few small-side positions (<= 4 x 4) and a large
+  kernel (>= 1M weights) the whole-matmul form won in float32 and bfloat16 (width 128:
+  encoder 8 -> 3, decoder 4 -> 7); everywhere else (width 32's kernels of 0.1-0.3M weights,
+  or 49+ positions) it lost to the native or the filter-matmul form.
   """
   return small_shape[1] * small_shape[2] <= 16 and math.prod(kernel_shape) >= 1_000_000
 
