@@ -105,8 +105,9 @@ def patches(big, kernel_hw: Sequence[int], strides: Sequence[int], padding: str)
   """im2col: [B * h * w, kh * kw * C], row (b, i, j) = the window conv2d reads for output
   (i, j), ordered (row, column, channel) like a conv kernel.
 
-  Built from a space-to-depth reshape of the padded input and one plain slice per tap, so
-  its gradient is pads and a sum (autodiff through tf.image.extract_patches is far slower).
+  Built from a space-to-depth reshape of the padded input into stride-phase planes and one
+  plain slice of a plane per tap, so its gradient is plane-sized pads, sums and one stack
+  (autodiff through tf.image.extract_patches is far slower).
   """
   _, height, width, channels = big.shape
   (kh, kw), (sh, sw) = kernel_hw, strides
@@ -116,11 +117,17 @@ def patches(big, kernel_hw: Sequence[int], strides: Sequence[int], padding: str)
   rows, cols = sh * ((kh - 1) // sh + h), sw * ((kw - 1) // sw + w)
   if top + height > rows or left + width > cols:  # rows no window reads
     big = tf.slice(big, [0, 0, 0, 0], [-1, min(height, rows - top), min(width, cols - left), -1])
-  big = tf.pad(big, [[0, 0], [top, rows - top - big.shape[1]],
-                     [left, cols - left - big.shape[2]], [0, 0]])
+  pads = [[0, 0], [top, rows - top - big.shape[1]], [left, cols - left - big.shape[2]], [0, 0]]
+  if any(p for pair in pads for p in pair):
+    big = tf.pad(big, pads)
   big = tf.reshape(big, [-1, rows // sh, sh, cols // sw, sw, channels])
-  taps = [tf.reshape(tf.slice(big, [0, i // sh, i % sh, j // sw, j % sw, 0],
-                              [-1, h, 1, w, 1, -1]), [-1, h * w, channels])
+  # planes[r][c]: the rows = r and columns = c (mod stride). Unstack's gradient is one stack,
+  # and a tap's slice of a plane has a plane-sized pad as its gradient (slicing the 6-D
+  # tensor directly made every tap's gradient a full-sized pad; the planes took rae_l2's
+  # width-128 step from 477 to 464 ms in float32, 195 to 187 in bfloat16, 3 / 2 pairs).
+  planes = [tf.unstack(row_phase, axis=3) for row_phase in tf.unstack(big, axis=2)]
+  taps = [tf.reshape(tf.slice(planes[i % sh][j % sw], [0, i // sh, j // sw, 0], [-1, h, w, -1]),
+                     [-1, h * w, channels])
           for i in range(kh) for j in range(kw)]
   return tf.reshape(tf.concat(taps, axis=-1), [-1, kh * kw * channels])
 
