@@ -375,7 +375,8 @@ def test_matmul_filter_gradient_rule():
 @pytest.mark.parametrize("transpose,padding,big,small,k,stride", [
     (False, "SAME", 8, 4, 4, 2), (False, "VALID", 8, 3, 4, 2), (False, "SAME", 7, 4, 4, 2),
     (False, "SAME", 9, 3, 3, 3), (True, "SAME", 7, 4, 3, 2), (True, "VALID", 15, 7, 3, 2),
-    (True, "SAME", 8, 4, 3, 2), (True, "SAME", 8, 4, 4, 2), (True, "VALID", 9, 3, 3, 3)])
+    (True, "SAME", 8, 4, 3, 2), (True, "SAME", 8, 4, 4, 2), (True, "VALID", 9, 3, 3, 3),
+    (True, "VALID", 5, 3, 1, 2)])  # stride > kernel: output phases no tap reaches
 def test_conv_ops_match_tensorflow(transpose, padding, big, small, k, stride, whole,
                                    monkeypatch):
   """conv_ops' forms (the matmul filter gradient; the whole convolution as matmuls) equal

@@ -12,7 +12,7 @@ input gradient left to TensorFlow's own kernels. Every form computes the same su
 another order (float32 results agree to ~1e-6 relative).
 
 GPUs have good native kernels (cuDNN) and the patch matrix costs memory, so `conv2d` and
-`conv2d_transpose` use the matmul form only when TensorFlow sees no GPU.
+`conv2d_transpose` use the matmul forms only when TensorFlow sees no GPU.
 
 Where the small side has few positions and the kernel is large (`whole_matmul`), the
 whole convolution is matrix products: a convolution is patches @ kernel, its patch matrix
@@ -35,7 +35,7 @@ import tensorflow as tf
 
 
 @functools.lru_cache(maxsize=None)
-def matmul_filter_gradient_enabled() -> bool:
+def matmul_forms_enabled() -> bool:
   """True when TensorFlow has no GPU: the CPU is where the matmul form is faster."""
   return not tf.config.list_logical_devices("GPU")
 
@@ -59,7 +59,7 @@ def supported(big_shape: Sequence, small_shape: Sequence, kernel_size: Sequence[
   """Whether the matmul form applies: no GPU, static spatial sizes, and TF's conv2d maps
   `big_shape` onto `small_shape` (so the padding rule of `_pads` is the one in use)."""
   sizes = list(big_shape[1:3]) + list(small_shape[1:3])
-  if (not matmul_filter_gradient_enabled() or padding not in ("SAME", "VALID")
+  if (not matmul_forms_enabled() or padding not in ("SAME", "VALID")
       or any(not isinstance(s, int) for s in sizes)):
     return False
   return all(small == _output_size(big, k, s, padding) for big, small, k, s in
@@ -175,7 +175,7 @@ def _conv2d_transpose_phases(x, kernel, output_hw: Sequence[int], strides: Seque
         y = tf.reshape(tf.matmul(tf.reshape(inputs, [-1, len(pairs) * cin]), weights,
                                  transpose_b=True), [-1, n, m, cout])
       else:  # a phase no tap reaches (stride > kernel): zeros
-        y = tf.zeros_like(x[:, :n, :m, :1]) * tf.zeros([cout], x.dtype)
+        y = tf.zeros(tf.stack([tf.shape(x)[0], n, m, cout]), x.dtype)
       # Phases differ in size by at most one row / column; pad to the largest to interleave.
       phases.append(tf.pad(y, [[0, 0], [0, counts[0][0] - n], [0, counts[1][0] - m], [0, 0]]))
     rows.append(tf.stack(phases, axis=3))  # [B, n0, m0, sw, cout]
