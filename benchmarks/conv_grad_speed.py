@@ -15,6 +15,7 @@ gradients of sum(y * c)) in three forms: TensorFlow's kernels, conv_ops' matmul 
 gradient, and conv_ops' whole-matmul form (the rule in `conv_ops.whole_matmul`):
 
   python benchmarks/conv_grad_speed.py --passes=all --widths=32,128
+  python benchmarks/conv_grad_speed.py --passes=all --sizes=32,64 --widths=128  # other nets
 """
 import os
 import time
@@ -25,6 +26,7 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
 flags.DEFINE_list("widths", ["32", "128"], "dcgan widths.")
+flags.DEFINE_list("sizes", ["28"], "Image sizes of the dcgan nets (28, 32, 64).")
 flags.DEFINE_list("dtypes", ["float32", "bfloat16"], "Dtypes of the tensors.")
 flags.DEFINE_integer("batch_size", 100, "Batch size.")
 flags.DEFINE_integer("repeats", 20, "Timed calls per form.")
@@ -33,16 +35,25 @@ flags.DEFINE_enum("passes", "filter", ["filter", "all"],
 FLAGS = flags.FLAGS
 
 
-def layers(width: int):
-  """(name, big H, big channels, small h, small channels, kernel, padding) per conv:
-  `big` is a convolution's input (a transposed convolution's output), as TF's conv2d sees it."""
+def layers(width: int, size: int = 28):
+  """(name, big H, big channels, small h, small channels, kernel, padding) per conv of the
+  size x size dcgan net: `big` is a convolution's input (a transposed convolution's
+  output), as TF's conv2d sees it."""
   w = width
-  return [("enc. conv 28->14", 28, 1, 14, w, 4, "SAME"),
-          ("enc. conv 14->7", 14, w, 7, 2 * w, 4, "SAME"),
-          ("enc. conv 8->3", 8, 2 * w, 3, 4 * w, 4, "VALID"),
-          ("dec. convT 4->7", 7, 4 * w, 4, 8 * w, 3, "SAME"),
-          ("dec. convT 7->15", 15, 2 * w, 7, 4 * w, 3, "VALID"),
-          ("dec. convT 14->29", 29, 1, 14, 2 * w, 3, "VALID")]
+  if size == 28:
+    return [("enc. conv 28->14", 28, 1, 14, w, 4, "SAME"),
+            ("enc. conv 14->7", 14, w, 7, 2 * w, 4, "SAME"),
+            ("enc. conv 8->3", 8, 2 * w, 3, 4 * w, 4, "VALID"),
+            ("dec. convT 4->7", 7, 4 * w, 4, 8 * w, 3, "SAME"),
+            ("dec. convT 7->15", 15, 2 * w, 7, 4 * w, 3, "VALID"),
+            ("dec. convT 14->29", 29, 1, 14, 2 * w, 3, "VALID")]
+  # 32 / 64: k4 s2 'same' ladders (3 colour channels), see rae_tf/networks/dcgan.py.
+  enc = [(size >> i, 3 if i == 0 else w << (i - 1), size >> (i + 1), w << i) for i in range(4)]
+  dec = [(8, 4 * w, 4, 8 * w)] + [(8 << i, (4 * w) >> i, 4 << i, (8 * w) >> i)
+                                  for i in range(1, size.bit_length() - 3)]
+  dec[-1] = (dec[-1][0], 3) + dec[-1][2:]
+  return ([(f"enc. conv {b}->{s}", b, cb, s, cs, 4, "SAME") for b, cb, s, cs in enc]
+          + [(f"dec. convT {s}->{b}", b, cb, s, cs, 4, "SAME") for b, cb, s, cs in dec])
 
 
 def _ms(fn, *args) -> float:
@@ -89,7 +100,8 @@ def _all_passes(tf, conv_ops):
   print("| ---: | --- | --- | ---: | ---: | ---: | ---: | --- |")
   for width in (int(w) for w in FLAGS.widths):
     for dtype in FLAGS.dtypes:
-      for name, big, cb, small, cs, k, padding in layers(width):
+      for name, big, cb, small, cs, k, padding in (
+          row for size in FLAGS.sizes for row in layers(width, int(size))):
         transpose, b = name.startswith("dec."), FLAGS.batch_size
         x = tf.cast(tf.random.normal([b] + ([small, small, cs] if transpose
                                             else [big, big, cb])), dtype)
@@ -123,7 +135,8 @@ def main(argv):
   print("| ---: | --- | --- | ---: | ---: | ---: | --- |")
   for width in (int(w) for w in FLAGS.widths):
     for dtype in FLAGS.dtypes:
-      for name, big, cb, small, cs, k, padding in layers(width):
+      for name, big, cb, small, cs, k, padding in (
+          row for size in FLAGS.sizes for row in layers(width, int(size))):
         b = FLAGS.batch_size
         big_t = tf.cast(tf.random.normal([b, big, big, cb]), dtype)
         small_t = tf.cast(tf.random.normal([b, small, small, cs]), dtype)

@@ -331,6 +331,7 @@ def test_whole_matmul_rule():
   assert conv_ops.whole_matmul([None, 4, 4, 1024], [3, 3, 512, 1024])
   assert not conv_ops.whole_matmul([None, 4, 4, 256], [3, 3, 128, 256])
   assert not conv_ops.whole_matmul([None, 7, 7, 512], [3, 3, 256, 512])
+  assert conv_ops.whole_matmul([None, 2, 2, 1024], [4, 4, 512, 1024])  # 32x32 net's 4 -> 2
 
 
 def test_patches_match_extract_patches():
@@ -361,14 +362,18 @@ def test_cropping_matches_keras():
 
 
 def test_matmul_filter_gradient_rule():
-  """The measured rule: a large kernel, or 16 bits with few positions or a medium kernel."""
+  """The measured rule: float32 with a large kernel on <= 7x7 positions; 16 bits with few
+  positions, or a medium kernel on <= 8x8 positions."""
   assert conv_ops.faster([None, 4, 4, 1024], [3, 3, 512, 1024], "float32")
   assert conv_ops.faster([None, 7, 7, 512], [3, 3, 256, 512], "float32")
   assert conv_ops.faster([None, 3, 3, 128], [4, 4, 64, 128], "bfloat16")
   assert conv_ops.faster([None, 7, 7, 256], [4, 4, 128, 256], "bfloat16")
+  assert conv_ops.faster([None, 8, 8, 512], [4, 4, 256, 512], "bfloat16")
   assert not conv_ops.faster([None, 4, 4, 256], [3, 3, 128, 256], "float32")
   assert not conv_ops.faster([None, 7, 7, 256], [4, 4, 128, 256], "float32")
+  assert not conv_ops.faster([None, 8, 8, 512], [4, 4, 256, 512], "float32")
   assert not conv_ops.faster([None, 7, 7, 128], [3, 3, 64, 128], "bfloat16")
+  assert not conv_ops.faster([None, 16, 16, 256], [4, 4, 128, 256], "bfloat16")
 
 
 @pytest.mark.parametrize("whole", [False, True])

@@ -69,29 +69,37 @@ def supported(big_shape: Sequence, small_shape: Sequence, kernel_size: Sequence[
 def faster(small_shape: Sequence, kernel_shape: Sequence[int], dtype) -> bool:
   """Whether the matmul form beat TensorFlow's filter gradient on this kind of layer.
 
-  `python benchmarks/conv_grad_speed.py` (every dcgan layer at widths 32 and 128, batch 100,
-  float32 and bfloat16; 2-core AMX Xeon, 2026-11-30, patches from slices): the matmul form
-  won or tied on every layer with a large kernel (>= 1M weights, where the product
-  dominates the patch copy) and, in a 16-bit dtype (where the native primitive ran below
-  its own float32 speed), on layers with few output positions (<= 4 x 4, where the native
-  primitive has little to split) or a medium kernel (>= 256K weights). Elsewhere it lost or
-  tied (one exception, width 128 bfloat16 decoder 14 -> 29, 2.8 -> 1.8 ms, left native).
-  E.g. width 128, decoder 4x4 -> 7x7: 74 -> 51 ms (float32), 97 -> 16 ms (bfloat16).
+  Read off `python benchmarks/conv_grad_speed.py [--passes=all] --sizes=28,32,64` (every
+  dcgan layer, widths 32 and 128, batch 100, float32 and bfloat16; 2-core AMX Xeon,
+  2026-11-30, benchmarks/conv_passes_amx.md). It won or tied
+    * in float32 on layers with a large kernel (>= 1M weights, where the product dominates
+      the patch copy) and at most 7 x 7 output positions (with 8 x 8, e.g. the 64x64 net's
+      16 -> 8 encoder layer, oneDNN's own kernel won: 287 vs 355 ms forward + backward);
+    * in a 16-bit dtype (where the native primitive ran below its own float32 speed) on
+      layers with few output positions (<= 4 x 4, where the native primitive has little to
+      split), or a medium kernel (>= 256K weights) with at most 8 x 8 positions (with 16 x 16
+      it lost: 85 vs 103 ms).
+  Elsewhere it lost or tied (one exception, width 128 bfloat16 28x28 decoder 14 -> 29,
+  2.8 -> 1.8 ms, left native). E.g. width 128, 28x28 decoder 4x4 -> 7x7: 74 -> 51 ms
+  (float32), 97 -> 16 ms (bfloat16), filter gradient alone.
   """
-  few_positions = small_shape[1] * small_shape[2] <= 16
-  low_precision = tf.as_dtype(dtype) != tf.float32
+  positions = small_shape[1] * small_shape[2]
   weights = math.prod(kernel_shape)
-  return weights >= 1_000_000 or (low_precision and (few_positions or weights >= 250_000))
+  if tf.as_dtype(dtype) == tf.float32:
+    return weights >= 1_000_000 and positions <= 49
+  return positions <= 16 or (weights >= 250_000 and positions <= 64)
 
 
 def whole_matmul(small_shape: Sequence, kernel_shape: Sequence[int]) -> bool:
   """Whether the whole convolution (forward and both gradients) runs as matrix products.
 
-  `python benchmarks/conv_grad_speed.py --passes=all` (2-core AMX Xeon, 2026-11-30, batch
-  100; benchmarks/conv_passes_amx.md): with few small-side positions (<= 4 x 4) and a large
-  kernel (>= 1M weights) the whole-matmul form won in float32 and bfloat16 (width 128:
-  encoder 8 -> 3, decoder 4 -> 7); everywhere else (width 32's kernels of 0.1-0.3M weights,
-  or 49+ positions) it lost to the native or the filter-matmul form.
+  `python benchmarks/conv_grad_speed.py --passes=all --sizes=28,32,64` (2-core AMX Xeon,
+  2026-11-30, batch 100; benchmarks/conv_passes_amx.md): with few small-side positions
+  (<= 4 x 4) and a large kernel (>= 1M weights) the whole-matmul form won in float32 and
+  bfloat16 on every such layer (width 128: the 28x28 net's encoder 8 -> 3 and decoder
+  4 -> 7, the 32x32 / 64x64 nets' 8 -> 4, 4 -> 2 and 4 -> 8); everywhere else (width 32's
+  kernels of 0.1-0.3M weights, or 49+ positions) it lost to the native or the
+  filter-matmul form.
   """
   return small_shape[1] * small_shape[2] <= 16 and math.prod(kernel_shape) >= 1_000_000
 
