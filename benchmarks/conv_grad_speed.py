@@ -56,6 +56,15 @@ def layers(width: int, size: int = 28):
           + [(f"dec. convT {s}->{b}", b, cb, s, cs, 4, "SAME") for b, cb, s, cs in dec])
 
 
+def _rows():
+  """(width, dtype, layer row) for every --widths x --dtypes x --sizes layer."""
+  for width in (int(w) for w in FLAGS.widths):
+    for dtype in FLAGS.dtypes:
+      for size in FLAGS.sizes:
+        for row in layers(width, int(size)):
+          yield width, dtype, row
+
+
 def _ms(fn, *args) -> float:
   for _ in range(3):
     result = fn(*args)
@@ -98,27 +107,24 @@ def _all_passes(tf, conv_ops):
   print("| width | dtype | layer | " + " | ".join(f"{f} ms" for f in forms)
         + " | max rel. diff | conv_ops picks |")
   print("| ---: | --- | --- | ---: | ---: | ---: | ---: | --- |")
-  for width in (int(w) for w in FLAGS.widths):
-    for dtype in FLAGS.dtypes:
-      for name, big, cb, small, cs, k, padding in (
-          row for size in FLAGS.sizes for row in layers(width, int(size))):
-        transpose, b = name.startswith("dec."), FLAGS.batch_size
-        x = tf.cast(tf.random.normal([b] + ([small, small, cs] if transpose
-                                            else [big, big, cb])), dtype)
-        kernel = tf.cast(tf.random.normal([k, k, cb, cs]) * 0.05, dtype)
-        c = tf.random.normal([b] + ([big, big, cb] if transpose else [small, small, cs]))
-        times, results = [], []
-        for form in forms:
-          step = _whole_pass(tf, conv_ops, form, transpose, padding, [big, big])
-          times.append(_ms(lambda *a, step=step: step(*a)[-1], x, kernel, c))
-          results.append([tf.cast(r, tf.float32) for r in step(x, kernel, c)])
-        diff = max(float(tf.reduce_max(tf.abs(a - r)) / tf.reduce_max(tf.abs(a)))
-                   for other in results[1:] for a, r in zip(results[0], other))
-        small_shape, kshape = [b, small, small, cs], [k, k, cb, cs]
-        picks = ("whole matmul" if conv_ops.whole_matmul(small_shape, kshape) else
-                 "filter matmul" if conv_ops.faster(small_shape, kshape, dtype) else "native")
-        print(f"| {width} | {dtype} | {name} | " + " | ".join(f"{t:.1f}" for t in times)
-              + f" | {diff:.1e} | {picks} |", flush=True)
+  for width, dtype, (name, big, cb, small, cs, k, padding) in _rows():
+    transpose, b = name.startswith("dec."), FLAGS.batch_size
+    x = tf.cast(tf.random.normal([b] + ([small, small, cs] if transpose
+                                        else [big, big, cb])), dtype)
+    kernel = tf.cast(tf.random.normal([k, k, cb, cs]) * 0.05, dtype)
+    c = tf.random.normal([b] + ([big, big, cb] if transpose else [small, small, cs]))
+    times, results = [], []
+    for form in forms:
+      step = _whole_pass(tf, conv_ops, form, transpose, padding, [big, big])
+      times.append(_ms(lambda *a, step=step: step(*a)[-1], x, kernel, c))
+      results.append([tf.cast(r, tf.float32) for r in step(x, kernel, c)])
+    diff = max(float(tf.reduce_max(tf.abs(a - r)) / tf.reduce_max(tf.abs(a)))
+               for other in results[1:] for a, r in zip(results[0], other))
+    small_shape, kshape = [b, small, small, cs], [k, k, cb, cs]
+    picks = ("whole matmul" if conv_ops.whole_matmul(small_shape, kshape) else
+             "filter matmul" if conv_ops.faster(small_shape, kshape, dtype) else "native")
+    print(f"| {width} | {dtype} | {name} | " + " | ".join(f"{t:.1f}" for t in times)
+          + f" | {diff:.1e} | {picks} |", flush=True)
 
 
 def main(argv):
@@ -133,25 +139,22 @@ def main(argv):
   print("| width | dtype | layer (output positions) | native ms | matmul ms | rel. diff | "
         "conv_ops picks |")
   print("| ---: | --- | --- | ---: | ---: | ---: | --- |")
-  for width in (int(w) for w in FLAGS.widths):
-    for dtype in FLAGS.dtypes:
-      for name, big, cb, small, cs, k, padding in (
-          row for size in FLAGS.sizes for row in layers(width, int(size))):
-        b = FLAGS.batch_size
-        big_t = tf.cast(tf.random.normal([b, big, big, cb]), dtype)
-        small_t = tf.cast(tf.random.normal([b, small, small, cs]), dtype)
-        shape = [k, k, cb, cs]
-        native = tf.function(lambda x, y, shape=shape, padding=padding:
-                             tf.compat.v1.nn.conv2d_backprop_filter(
-                                 x, shape, y, [1, 2, 2, 1], padding))
-        matmul = tf.function(lambda x, y, shape=shape, padding=padding:
-                             conv_ops.filter_gradient(x, y, shape, (2, 2), padding))
-        a = tf.cast(native(big_t, small_t), tf.float32)
-        diff = float(tf.reduce_max(tf.abs(a - tf.cast(matmul(big_t, small_t), tf.float32)))
-                     / tf.reduce_max(tf.abs(a)))
-        picks = "matmul" if conv_ops.faster([b, small, small, cs], shape, dtype) else "native"
-        print(f"| {width} | {dtype} | {name} ({small * small}) | {_ms(native, big_t, small_t):.1f} "
-              f"| {_ms(matmul, big_t, small_t):.1f} | {diff:.1e} | {picks} |", flush=True)
+  for width, dtype, (name, big, cb, small, cs, k, padding) in _rows():
+    b = FLAGS.batch_size
+    big_t = tf.cast(tf.random.normal([b, big, big, cb]), dtype)
+    small_t = tf.cast(tf.random.normal([b, small, small, cs]), dtype)
+    shape = [k, k, cb, cs]
+    native = tf.function(lambda x, y, shape=shape, padding=padding:
+                         tf.compat.v1.nn.conv2d_backprop_filter(
+                             x, shape, y, [1, 2, 2, 1], padding))
+    matmul = tf.function(lambda x, y, shape=shape, padding=padding:
+                         conv_ops.filter_gradient(x, y, shape, (2, 2), padding))
+    a = tf.cast(native(big_t, small_t), tf.float32)
+    diff = float(tf.reduce_max(tf.abs(a - tf.cast(matmul(big_t, small_t), tf.float32)))
+                 / tf.reduce_max(tf.abs(a)))
+    picks = "matmul" if conv_ops.faster([b, small, small, cs], shape, dtype) else "native"
+    print(f"| {width} | {dtype} | {name} ({small * small}) | {_ms(native, big_t, small_t):.1f} "
+          f"| {_ms(matmul, big_t, small_t):.1f} | {diff:.1e} | {picks} |", flush=True)
 
 
 if __name__ == "__main__":

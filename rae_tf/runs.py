@@ -67,10 +67,8 @@ def build_compiled_model(config: TrainConfig, spec, strategy):
     with precision.policy_scope(config.mixed_precision):
       model, hparams = zoo.build_model(config, spec.shape, spec.is_image, total_steps)
       model.build_all()  # Some parts construct their networks when built.
-    if hparams["optimizer"] == "rmsprop":  # MaskAAE's authors.
-      optimizer = keras.optimizers.RMSprop(config.learning_rate, rho=0.9)
-    else:
-      optimizer = players.adam(config.learning_rate, beta_1=config.adam_beta_1)
+    optimizer = players.make_optimizer(hparams["optimizer"], config.learning_rate,
+                                       config.adam_beta_1, name="optimizer")
     model.compile(optimizer=precision.wrap_optimizer(optimizer, config.mixed_precision),
                   mixed_precision=config.mixed_precision)
   return model, hparams

@@ -229,7 +229,7 @@ def filter_gradient(big, small, kernel_shape: Sequence[int], strides: Sequence[i
 
 
 def conv2d(x, kernel, strides: Sequence[int], padding: str):
-  """tf.nn.conv2d (NHWC, no dilation) with the matmul filter gradient.
+  """tf.nn.conv2d (NHWC, no dilation), in the matmul form `whole_matmul` or `faster` picks.
 
   Args:
     x: [B, H, W, Cin].
@@ -253,17 +253,17 @@ def conv2d(x, kernel, strides: Sequence[int], padding: str):
 
   y_shape = [None] + [_output_size(x.shape[i + 1], kernel.shape[i], strides[i], padding)
                       if isinstance(x.shape[i + 1], int) else None for i in range(2)]
-  if not supported(x.shape, y_shape, kernel.shape[:2], strides, padding):
-    return tf.nn.conv2d(x, kernel, strides, padding)
-  if whole_matmul(y_shape, kernel.shape):
-    return _conv2d_matmul(x, kernel, strides, padding)
-  if faster(y_shape, kernel.shape, x.dtype):
-    return forward(x, kernel)
+  if supported(x.shape, y_shape, kernel.shape[:2], strides, padding):
+    if whole_matmul(y_shape, kernel.shape):
+      return _conv2d_matmul(x, kernel, strides, padding)
+    if faster(y_shape, kernel.shape, x.dtype):
+      return forward(x, kernel)
   return tf.nn.conv2d(x, kernel, strides, padding)
 
 
 def conv2d_transpose(x, kernel, output_shape, strides: Sequence[int], padding: str):
-  """tf.nn.conv2d_transpose (NHWC, no dilation) with the matmul filter gradient.
+  """tf.nn.conv2d_transpose (NHWC, no dilation), in the matmul form `whole_matmul` or
+  `faster` picks.
 
   Args:
     x: [B, h, w, Cin].
@@ -287,11 +287,10 @@ def conv2d_transpose(x, kernel, output_shape, strides: Sequence[int], padding: s
     return y, grad
 
   big_shape = [None, output_shape[1], output_shape[2]]
-  if not supported(big_shape, x.shape, kernel.shape[:2], strides, padding):
-    return tf.nn.conv2d_transpose(x, kernel, output_shape, strides, padding)
-  if whole_matmul(x.shape, kernel.shape):
-    return _conv2d_transpose_matmul(x, kernel, big_shape[1:], strides, padding)
-  if faster(x.shape, kernel.shape, x.dtype):
-    return forward(x, kernel)
+  if supported(big_shape, x.shape, kernel.shape[:2], strides, padding):
+    if whole_matmul(x.shape, kernel.shape):
+      return _conv2d_transpose_matmul(x, kernel, big_shape[1:], strides, padding)
+    if faster(x.shape, kernel.shape, x.dtype):
+      return forward(x, kernel)
   return tf.nn.conv2d_transpose(x, kernel, output_shape, strides, padding)
 
