@@ -168,7 +168,8 @@ class DecoderWeightDecay(Term):
 
   def compute(self, fwd):
     kernels = [v for v in fwd.model.decoder.trainable_variables if "kernel" in v.path]
-    return tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels])
+    # 2 * l2_loss: one reduction op that never materialises k ** 2 (its gradient is k * g).
+    return 2.0 * tf.add_n([tf.nn.l2_loss(k) for k in kernels])
 
 
 @keras.saving.register_keras_serializable(package="rae_tf")

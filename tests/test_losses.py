@@ -94,3 +94,25 @@ def test_image_likelihoods_apply_sigmoid_mean():
   np.testing.assert_allclose(lik.mean(tf.constant([0.0])), [0.5])
   lik = likelihoods.GaussianLikelihood(image_output=False)
   np.testing.assert_allclose(lik.mean(tf.constant([3.0])), [3.0])
+
+
+def test_decoder_weight_decay_is_sum_of_squared_decoder_kernels():
+  """RAE-L2's term: sum of squares of the decoder's kernels (biases and the encoder left
+  out), with gradient 2 * kernel."""
+  import types
+  import keras
+  from rae_tf import regularizers
+  keras.utils.set_random_seed(2)
+  decoder = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4),
+                              keras.layers.Dense(2, bias_initializer="ones")])
+  fwd = types.SimpleNamespace(model=types.SimpleNamespace(decoder=decoder))
+  term = regularizers.DecoderWeightDecay(1e-3, name="decoder_l2")
+  kernels = [v for v in decoder.trainable_variables if "kernel" in v.path]
+  assert len(kernels) == 2
+  with tf.GradientTape() as tape:
+    value = term.compute(fwd)
+  grads = tape.gradient(value, kernels)
+  expected = sum(float(np.sum(np.square(k.numpy()))) for k in kernels)
+  np.testing.assert_allclose(float(value), expected, rtol=1e-6)
+  for k, g in zip(kernels, grads):
+    np.testing.assert_allclose(g, 2.0 * k.numpy(), rtol=1e-6)

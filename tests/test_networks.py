@@ -501,3 +501,65 @@ def test_config_errors(call, needles):
 def test_registry():
   assert list(networks.ARCHITECTURES.names()) == ["dcgan", "infogan", "mlp"]
   assert networks.ARCHITECTURES.kind == "architecture" and networks.ARCHITECTURES.flag == "--arch"
+
+
+@pytest.mark.parametrize("static_rows", [True, False])
+@pytest.mark.parametrize("rows", [3, 7])
+def test_matmul_few_rows_matches_matmul(rows, static_rows, monkeypatch):
+  """conv_ops.matmul_few_rows equals tf.matmul and its autodiff (values, both gradients,
+  second order), in the few-rows order (rows <= FEW_ROWS, a Transpose in the gradient) and
+  the usual one, with the row count static or known only when the step runs."""
+  monkeypatch.setattr(conv_ops, "FEW_ROWS", 4)
+  monkeypatch.setattr(conv_ops, "FEW_ROWS_MIN_WEIGHTS", 10)
+  rng = np.random.default_rng(8)
+  x = tf.constant(rng.standard_normal((rows, 6)), tf.float32)
+  kernel = tf.Variable(rng.standard_normal((6, 5)).astype(np.float32))
+  weights = tf.constant(rng.standard_normal((rows, 5)), tf.float32)
+
+  def grads(matmul):
+    signature = [tf.TensorSpec([rows if static_rows else None, 6], tf.float32)]
+
+    @tf.function(input_signature=signature)
+    def run(x):
+      with tf.GradientTape() as outer:
+        with tf.GradientTape() as inner:
+          inner.watch(x)
+          loss = tf.reduce_sum(tf.sin(matmul(x, kernel)) * weights)
+        dx, dk = inner.gradient(loss, [x, kernel])
+        penalty = tf.reduce_sum(tf.square(dx)) + tf.reduce_sum(tf.square(dk))
+      return [loss, dx, dk, outer.gradient(penalty, kernel)]
+    ops = {op.type for op in run.get_concrete_function().graph.get_operations()}
+    return run(x), ops
+
+  ours, ops = grads(conv_ops.matmul_few_rows)
+  ref, ref_ops = grads(tf.matmul)
+  for a, b in zip(ours, ref):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
+  assert "Transpose" not in ref_ops
+  if static_rows:
+    assert ("Transpose" in ops) == (rows <= 4)
+  else:
+    assert {"If", "StatelessIf"} & ops  # the order is chosen when the step runs
+
+
+def test_whole_input_conv_uses_matmul_few_rows(monkeypatch):
+  """The last 28x28 dcgan encoder conv (kernel = its padded 4x4 input) goes through
+  matmul_few_rows and equals TF's convolution, gradients included."""
+  calls = []
+  real = conv_ops.matmul_few_rows
+  monkeypatch.setattr(conv_ops, "matmul_few_rows", lambda *a: calls.append(1) or real(*a))
+  layer = common.Conv2D(6, 4, strides=2, padding="valid")
+  x = tf.constant(np.random.default_rng(9).standard_normal((3, 4, 4, 5)), tf.float32)
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = layer(x)
+    loss = tf.reduce_sum(tf.sin(y))
+  dx, dk = tape.gradient(loss, [x, layer.kernel])
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    ref = tf.nn.conv2d(x, layer.kernel, 2, "VALID") + layer.bias
+    ref_loss = tf.reduce_sum(tf.sin(ref))
+  ref_dx, ref_dk = tape.gradient(ref_loss, [x, layer.kernel])
+  assert calls and y.shape == (3, 1, 1, 6)
+  for a, b in ((y, ref), (dx, ref_dx), (dk, ref_dk)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

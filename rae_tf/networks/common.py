@@ -184,8 +184,9 @@ class Conv2D(keras.layers.Conv2D):
   """`keras.layers.Conv2D` with faster CPU kernels for the same result.
 
   When the kernel exactly covers a channels_last input, the convolution is one dot product
-  per output channel; flattening both in (h, w, c) order and multiplying gives the same
-  result with the same kernel variable. Other plain (channels_last, undilated, ungrouped)
+  per output channel; flattening both in (h, w, c) order and multiplying
+  (`conv_ops.matmul_few_rows`, whose input gradient suits a batch of few rows) gives the
+  same result with the same kernel variable. Other plain (channels_last, undilated, ungrouped)
   convolutions take their filter gradient as one matmul (`conv_ops.conv2d`). Every other
   case is the parent's convolution.
   """
@@ -199,7 +200,8 @@ class Conv2D(keras.layers.Conv2D):
     kernel = tf.convert_to_tensor(self.kernel)
     if self._whole_input(inputs):
       fan_in = math.prod(self.kernel_size) * inputs.shape[-1]
-      y = tf.matmul(tf.reshape(inputs, [-1, fan_in]), tf.reshape(kernel, [fan_in, self.filters]))
+      y = conv_ops.matmul_few_rows(tf.reshape(inputs, [-1, fan_in]),
+                                   tf.reshape(kernel, [fan_in, self.filters]))
       y = tf.reshape(y, [-1, 1, 1, self.filters])
     else:
       y = conv_ops.conv2d(inputs, kernel, self.strides, self.padding.upper())
