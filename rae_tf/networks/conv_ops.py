@@ -31,6 +31,7 @@ import functools
 import math
 from typing import Sequence, Tuple
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -151,31 +152,29 @@ def patches(big, kernel_hw: Sequence[int], strides: Sequence[int], padding: str)
   """im2col: [B * h * w, kh * kw * C], row (b, i, j) = the window conv2d reads for output
   (i, j), ordered (row, column, channel) like a conv kernel.
 
-  Built from a space-to-depth reshape of the padded input into stride-phase planes and one
-  plain slice of a plane per tap, so its gradient is plane-sized pads, sums and one stack
-  (autodiff through tf.image.extract_patches is far slower).
+  One gather of the padded input's C-vectors at precomputed positions, so the patch matrix
+  is written once. Building it from stride-phase planes and one slice per tap copied it
+  three times: standalone (2-core Zen 5, float32, batch 100) 3.9 vs 1.3 ms for the 7x7x512
+  output gradient of the 28x28 decoder's 4 -> 7 layer, 6.6 vs 1.7 ms for its 15x15x256
+  one; with autodiff's gradient (a segment sum here, pads and a stack there) 3.5 vs 2.6 ms
+  for the 8x8x256 encoder input. Both gradients are differentiable again.
   """
   _, height, width, channels = big.shape
   (kh, kw), (sh, sw) = kernel_hw, strides
   h, w = _output_sizes((height, width), kernel_hw, strides, padding)
   (top, _), (left, _) = (_pads(height, h, kh, sh, padding), _pads(width, w, kw, sw, padding))
-  # Padded extents: multiples of the stride that hold every tap's rows.
-  rows, cols = sh * ((kh - 1) // sh + h), sw * ((kw - 1) // sw + w)
-  if top + height > rows or left + width > cols:  # rows no window reads
-    big = tf.slice(big, [0, 0, 0, 0], [-1, min(height, rows - top), min(width, cols - left), -1])
-  pads = [[0, 0], [top, rows - top - big.shape[1]], [left, cols - left - big.shape[2]], [0, 0]]
-  if any(p for pair in pads for p in pair):
-    big = tf.pad(big, pads)
-  big = tf.reshape(big, [-1, rows // sh, sh, cols // sw, sw, channels])
-  # planes[r][c]: the rows = r and columns = c (mod stride). Unstack's gradient is one stack,
-  # and a tap's slice of a plane has a plane-sized pad as its gradient (slicing the 6-D
-  # tensor directly made every tap's gradient a full-sized pad; the planes took rae_l2's
-  # width-128 step from 477 to 464 ms in float32, 195 to 187 in bfloat16, 3 / 2 pairs).
-  planes = [tf.unstack(row_phase, axis=3) for row_phase in tf.unstack(big, axis=2)]
-  taps = [tf.reshape(tf.slice(planes[i % sh][j % sw], [0, i // sh, j // sw, 0], [-1, h, w, -1]),
-                     [-1, h * w, channels])
-          for i in range(kh) for j in range(kw)]
-  return tf.reshape(tf.concat(taps, axis=-1), [-1, kh * kw * channels])
+  bottom = max(0, (h - 1) * sh + kh - top - height)
+  right = max(0, (w - 1) * sw + kw - left - width)
+  if top or bottom or left or right:
+    big = tf.pad(big, [[0, 0], [top, bottom], [left, right], [0, 0]])
+  rows, cols = height + top + bottom, width + left + right
+  # Flat position (within one padded image) of every (output i, j; tap di, dj), row-major.
+  window = np.array([(i * sh + di) * cols + j * sw + dj for i in range(h) for j in range(w)
+                     for di in range(kh) for dj in range(kw)], np.int32)
+  first = tf.range(tf.shape(big)[0]) * (rows * cols)  # each image's first position
+  index = tf.reshape(first[:, None] + window[None, :], [-1])
+  return tf.reshape(tf.gather(tf.reshape(big, [-1, channels]), index),
+                    [-1, kh * kw * channels])
 
 
 def _conv2d_matmul(x, kernel, strides: Sequence[int], padding: str):
