@@ -16,13 +16,15 @@ GPUs have good native kernels (cuDNN) and the patch matrix costs memory, so `con
 
 Where the small side has few positions and the kernel is large (`whole_matmul`), the
 whole convolution is matrix products: a convolution is patches @ kernel, its patch matrix
-built from slices of the input (so autodiff's input gradient is pads, not the slow
-gradient of extract_patches); a transposed convolution runs one product per output phase
-(the sub-pixel form: with stride s, output rows r, r + s, r + 2s, ... each see a fixed
-subset of the kernel taps, so no product touches an inserted zero), and its gradients
+one gather of the input (`patches`; autodiff's input gradient is a segment sum, not the
+slow gradient of extract_patches); a transposed convolution runs one product per output
+phase (the sub-pixel form: with stride s, output rows r, r + s, r + 2s, ... each see a
+fixed subset of the kernel taps, so no product touches an inserted zero), and its gradients
 share one patch matrix of the output gradient. E.g. width 128, batch 100, forward and
-both gradients (benchmarks/conv_passes_amx.md): encoder 8x8 -> 3x3 84 -> 54 ms in float32,
-62 -> 24 ms in bfloat16; decoder 4x4 -> 7x7 211 -> 152 ms, 170 -> 42 ms.
+both gradients (benchmarks/conv_passes_amx.md, 2-core AMX Xeon, before the gathers):
+encoder 8x8 -> 3x3 84 -> 54 ms in float32, 62 -> 24 ms in bfloat16; decoder 4x4 -> 7x7
+211 -> 152 ms, 170 -> 42 ms; on a 2-core Zen 5 with the gathers
+(benchmarks/conv_passes_zen5.md) 45 -> 28 and 47 -> 16 ms, 119 -> 97 and 137 -> 56 ms.
 
 The gradient functions are built from differentiable ops, so second derivatives (RAE-GP's
 and InjFlow's double backward passes) work through them.
