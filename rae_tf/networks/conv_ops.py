@@ -83,7 +83,9 @@ def faster(small_shape: Sequence, kernel_shape: Sequence[int], dtype) -> bool:
       split), or a medium kernel (>= 256K weights) with at most 8 x 8 positions (with 16 x 16
       it lost: 85 vs 103 ms).
   Elsewhere it lost or tied (one exception, width 128 bfloat16 28x28 decoder 14 -> 29,
-  2.8 -> 1.8 ms, left native). E.g. width 128, 28x28 decoder 4x4 -> 7x7: 74 -> 51 ms
+  2.8 -> 1.8 ms, left native). A 2-core Zen 5 (benchmarks/conv_passes_zen5.md) agrees on the
+  layers picked; there a few unpicked ones would also win (float32 at 8 x 8 positions,
+  small-kernel bfloat16), where the AMX Xeon measured the other way. E.g. width 128, 28x28 decoder 4x4 -> 7x7: 74 -> 51 ms
   (float32), 97 -> 16 ms (bfloat16), filter gradient alone.
   """
   positions = small_shape[1] * small_shape[2]
@@ -102,7 +104,8 @@ def whole_matmul(small_shape: Sequence, kernel_shape: Sequence[int]) -> bool:
   bfloat16 on every such layer (width 128: the 28x28 net's encoder 8 -> 3 and decoder
   4 -> 7, the 32x32 / 64x64 nets' 8 -> 4, 4 -> 2 and 4 -> 8); everywhere else (width 32's
   kernels of 0.1-0.3M weights, or 49+ positions) it lost to the native or the
-  filter-matmul form.
+  filter-matmul form. On a 2-core Zen 5 (no AMX; 2026-12-07, benchmarks/conv_passes_zen5.md)
+  it won on every layer it picks too.
   """
   return small_shape[1] * small_shape[2] <= 16 and math.prod(kernel_shape) >= 1_000_000
 
