@@ -83,10 +83,11 @@ def faster(small_shape: Sequence, kernel_shape: Sequence[int], dtype) -> bool:
       split), or a medium kernel (>= 256K weights) with at most 8 x 8 positions (with 16 x 16
       it lost: 85 vs 103 ms).
   Elsewhere it lost or tied (one exception, width 128 bfloat16 28x28 decoder 14 -> 29,
-  2.8 -> 1.8 ms, left native). A 2-core Zen 5 (benchmarks/conv_passes_zen5.md) agrees on the
-  layers picked; there a few unpicked ones would also win (float32 at 8 x 8 positions,
-  small-kernel bfloat16), where the AMX Xeon measured the other way. E.g. width 128, 28x28 decoder 4x4 -> 7x7: 74 -> 51 ms
-  (float32), 97 -> 16 ms (bfloat16), filter gradient alone.
+  2.8 -> 1.8 ms, left native). E.g. width 128, 28x28 decoder 4x4 -> 7x7: 74 -> 51 ms
+  (float32), 97 -> 16 ms (bfloat16), filter gradient alone. A 2-core Zen 5
+  (benchmarks/conv_passes_zen5.md) agrees on the layers picked; there a few unpicked ones
+  would also win (float32 at 8 x 8 positions, small-kernel bfloat16), where the AMX Xeon
+  measured the other way.
   """
   positions = small_shape[1] * small_shape[2]
   weights = math.prod(kernel_shape)
@@ -233,7 +234,7 @@ def _conv2d_transpose_phases(x, kernel, output_hw: Sequence[int], strides: Seque
     for rw in range(sw):
       n, m = counts[0][rh], counts[1][rw]
       pairs = [(ki, di, kj, dj) for ki, di in taps[0][rh] for kj, dj in taps[1][rw]]
-      start = sum(o.shape[1] for o in outputs)
+      start = len(where)  # the earlier phases' rows
       where.update({(a * sh + rh, c * sw + rw): start + a * m + c
                     for a in range(n) for c in range(m)})
       if pairs:  # output (a, c) of this phase reads input (a + di, c + dj) through each tap
