@@ -26,7 +26,21 @@ def _flat_square_norm(t):
   return tf.reduce_sum(tf.square(tf.reshape(t, [tf.shape(t)[0], -1])), axis=1)
 
 
-def jacobian_frobenius_sq(fn, z, num_projections: int = 1, seed=None):
+def projection_tangents(z, num_projections: int = 1, seed=None):
+  """The tangents of the ||J||_F^2 estimate at codes z [batch, m]: K draws v_k ~ N(0, I_m)
+  (num_projections K > 0, stateless from `seed`), or the m basis vectors (0: exact)."""
+  batch, m = tf.shape(z)[0], z.shape[-1]
+  if num_projections < 0:
+    raise ConfigError(f"num_projections={num_projections} must be >= 0 (0 = exact)")
+  if num_projections == 0:
+    return [tf.one_hot(tf.fill([batch], k), m, dtype=z.dtype) for k in range(m)]
+  if seed is None:
+    raise ValueError("a stochastic Jacobian estimate needs a seed")
+  return [sampling.normal(batch, [m], seed + tf.constant([0, k], tf.int64), z.dtype)
+          for k in range(num_projections)]
+
+
+def jacobian_frobenius_sq(fn, z, num_projections: int = 1, seed=None, first_jvp=None):
   """Per-example ||d fn / dz||_F^2 [batch]: exact, or a stochastic estimate.
 
   Args:
@@ -35,22 +49,18 @@ def jacobian_frobenius_sq(fn, z, num_projections: int = 1, seed=None):
     num_projections: K > 0: the mean of ||J v_k||^2 over K projections v_k ~ N(0, I_m)
       (unbiased); 0: exact, sum_k ||J e_k||^2 over the m basis vectors (m products).
     seed: [2] int64 stateless seed of the projections (needed for K > 0).
+    first_jvp: J v_1 for the first of `projection_tangents(z, num_projections, seed)`, when
+      the caller has it (the model's forward pass records it); None: computed here.
   """
-  batch, m = tf.shape(z)[0], z.shape[-1]
-  if num_projections < 0:
-    raise ConfigError(f"num_projections={num_projections} must be >= 0 (0 = exact)")
-  if num_projections == 0:
-    tangents = [tf.one_hot(tf.fill([batch], k), m, dtype=z.dtype) for k in range(m)]
-  else:
-    if seed is None:
-      raise ValueError("a stochastic Jacobian estimate needs a seed")
-    tangents = [sampling.normal(batch, [m], seed + tf.constant([0, k], tf.int64), z.dtype)
-                for k in range(num_projections)]
   total = 0.0
-  for v in tangents:
-    with tf.autodiff.ForwardAccumulator(primals=z, tangents=v) as acc:
-      out = fn(z)
-    total += _flat_square_norm(acc.jvp(out))
+  for k, v in enumerate(projection_tangents(z, num_projections, seed)):
+    if k == 0 and first_jvp is not None:
+      jvp = first_jvp
+    else:
+      with tf.autodiff.ForwardAccumulator(primals=z, tangents=v) as acc:
+        out = fn(z)
+      jvp = acc.jvp(out)
+    total += _flat_square_norm(jvp)
   return total if num_projections == 0 else total / float(num_projections)
 
 
@@ -81,23 +91,35 @@ class DecoderJacobianPenalty(Term):
     self.form = form
     self.num_projections = int(num_projections)
 
-  def value(self, decode, z, seed):
-    """The term's per-example value [batch] for a decoder map `decode` at codes z."""
-    frobenius_sq = jacobian_frobenius_sq(decode, z, self.num_projections, seed)
+  def value(self, decode, z, seed, first_jvp=None):
+    """The term's per-example value [batch] for a decoder map `decode` at codes z
+    (`first_jvp`: see `jacobian_frobenius_sq`)."""
+    frobenius_sq = jacobian_frobenius_sq(decode, z, self.num_projections, seed, first_jvp)
     if self.form == "frobenius":
       return frobenius_sq
     m = float(z.shape[-1])
     # The floor keeps the log finite for a (momentarily) flat decoder.
     return 0.5 * m * tf.math.log(frobenius_sq / m + 1e-12)
 
+  def _seed(self, step_seed):
+    return step_seed + tf.constant([_SALT_PROJECTIONS, 0], tf.int64)
+
+  def decoder_tangent(self, z, seed):
+    # The forward pass's decoder pass gives the first product (saves a decoder pass).
+    return projection_tangents(z, self.num_projections, self._seed(seed))[0]
+
   def compute(self, fwd):
     model = fwd.model
 
     def decode(z):
-      return model.likelihood.mean(model.decoder_logits(z, training=True))
+      return model.likelihood.mean(model.decoder_logits(z, training=fwd.training))
 
-    seed = fwd.seed + tf.constant([_SALT_PROJECTIONS, 0], tf.int64)
-    return tf.reduce_mean(self.value(decode, fwd.z, seed))
+    first_jvp = None
+    if fwd.decoder_accumulator is not None:
+      with fwd.decoder_accumulator:
+        out = model.likelihood.mean(fwd.logits)
+      first_jvp = fwd.decoder_accumulator.jvp(out)
+    return tf.reduce_mean(self.value(decode, fwd.z, self._seed(fwd.seed), first_jvp))
 
   def get_config(self):
     return {**super().get_config(), "form": self.form,

@@ -1,5 +1,7 @@
 """Every registered model trains: its loss decreases over a few steps on synthetic data."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -164,3 +166,69 @@ def test_closed_form_kl_refuses_another_prior():
                                         "closed-form KL"):
     build_model(_tiny("vae", prior="flow"), (12,), False)
   build_model(_tiny("vae_vamp", prior="standard_normal"), (12,), False)  # Monte-Carlo KL.
+
+
+def _tiny_image_model(name):
+  keras.utils.set_random_seed(0)
+  config = _tiny(name, dataset="synthetic_image", arch="dcgan", width=4, batch_size=8)
+  source = rae_data.get_data_source(training.data_config(config))
+  model, _ = training.build_compiled_model(config, source.spec, tf.distribute.get_strategy())
+  x, _ = source.arrays("train", limit=8)
+  return model, tf.constant(x)
+
+
+@pytest.mark.parametrize("name,term_name,recorder", [
+    ("rae_gp", "decoder_gp", "decoder_tape"),
+    ("injflow", "jacobian", "decoder_accumulator")])
+def test_decoder_derivative_terms_read_the_forward_pass(name, term_name, recorder):
+  """RAE-GP's dD/dz and InjFlow's J v come from the forward pass's own decoder pass (a
+  tape / a forward accumulator recorded it): the same value and parameter gradients as a
+  separate second pass, and a training step runs the decoder once."""
+  model, x = _tiny_image_model(name)
+  term = model.terms[model.term_names.index(term_name)]
+  seed = tf.constant([1, 2], tf.int64)
+
+  def term_value(shared):
+    with tf.GradientTape() as tape:
+      fwd = model.forward(x, seed, training=True)
+      assert getattr(fwd, recorder) is not None
+      if not shared:
+        fwd = dataclasses.replace(fwd, **{recorder: None})
+      value = term.compute(fwd)
+    return value, tape.gradient(value, model.decoder.trainable_variables
+                                + model.encoder.trainable_variables)
+
+  shared, separate = term_value(True), term_value(False)
+  assert float(shared[0]) != 0.0
+  np.testing.assert_allclose(float(shared[0]), float(separate[0]), rtol=1e-5)
+  assert sum(g is not None for g in shared[1]) == sum(g is not None for g in separate[1]) > 0
+  for a, b in zip(shared[1], separate[1]):
+    if a is not None:
+      np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+
+  calls = []
+  decoder_call = model.decoder.call
+
+  def counting_call(*args, **kwargs):
+    calls.append(1)
+    return decoder_call(*args, **kwargs)
+
+  model.decoder.call = counting_call
+  model.train_step(x)
+  assert len(calls) == 1
+
+
+@pytest.mark.parametrize("name", ["rae_gp", "injflow"])
+def test_evaluation_leaves_batch_norm_statistics_alone(name):
+  """A test step's terms run their decoder passes in inference mode, like the forward
+  pass: batch norm's moving statistics do not move (they did under training=True)."""
+  model, x = _tiny_image_model(name)
+  model.train_step(x)
+  stats = [v for v in model.decoder.non_trainable_variables if "moving" in v.path]
+  assert stats
+  before = [v.numpy().copy() for v in stats]
+  model.test_step(x)
+  for v, b in zip(stats, before):
+    np.testing.assert_array_equal(v.numpy(), b, err_msg=v.path)
+  model.train_step(x)
+  assert any(not np.array_equal(v.numpy(), b) for v, b in zip(stats, before))

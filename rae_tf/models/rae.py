@@ -14,6 +14,7 @@ from rae_tf import latent_transforms
 from rae_tf import players as rae_players
 from rae_tf import posteriors
 from rae_tf import precision
+from rae_tf import regularizers
 from rae_tf import sampling
 from rae_tf.regularizers import Forward, Term
 
@@ -212,10 +213,21 @@ class RegularizedAutoEncoder(keras.Model):
     draw = self.posterior.draw(h, eps)
     z_mean, z_log_var, z_raw = draw.mean, draw.log_var, draw.z
     z = self.latent_transform(z_raw)
-    logits = self.decoder_logits(z, training=training)
+    # Terms that differentiate the decoder at z (RAE-GP's dD/dz, InjFlow's J v) read this
+    # very pass: a second one would cost a forward and its backward, and update batch
+    # norm's moving statistics twice a step.
+    readers = sum(term.reads_decoder_gradient for term in self.terms)
+    tangents = [v for v in (term.decoder_tangent(z, seed) for term in self.terms)
+                if v is not None]
+    if len(tangents) > 1:
+      raise ValueError("at most one term of a model may read the decoder along a tangent")
+    logits, tape, accumulator = regularizers.recorded_decoder_pass(
+        self, z, training, watch=readers > 0, persistent=readers > 1,
+        tangent=tangents[0] if tangents else None)
     prior_z = self.sample_prior(batch, seed + [_SALT_PRIOR, 0])
     return Forward(x=x, z=z, z_mean=z_mean, z_log_var=z_log_var, logits=logits,
-                   prior_z=prior_z, seed=seed, model=self, z_raw=z_raw, log_q=draw.log_q)
+                   prior_z=prior_z, seed=seed, model=self, z_raw=z_raw, log_q=draw.log_q,
+                   training=training, decoder_tape=tape, decoder_accumulator=accumulator)
 
   def compute_losses(self, fwd: Forward):
     """Dict of unweighted scalar losses plus their weighted sum under "loss"."""
