@@ -213,8 +213,9 @@ def _markdown(report: dict) -> str:
   from rae_tf import experiments  # pylint: disable=g-import-not-at-top
   out = ["# Mixed precision (`--mixed_precision`)", "",
          f"Date: {report['date']}  ", f"Machine: {report['machine']}  ",
-         "Commands: " + "; ".join(f"`{c}`" for part in ("speed", "quality")
-                                  for c in report.get("commands", {}).get(part, [])), ""]
+         "Commands: " + "; ".join(dict.fromkeys(  # One command may run both parts.
+             f"`{c}`" for part in ("speed", "quality")
+             for c in report.get("commands", {}).get(part, []))), ""]
   speed = report.get("speed")
   if speed:
     out += ["## Training speed", "",
@@ -343,7 +344,11 @@ def _cpu_features() -> list:
 
 
 def _cpu_name() -> str:
-  return _cpuinfo("model name") or "unknown CPU"
+  # The family / model tell apart CPUs that share a model name ("AMD EPYC": an AVX2-only
+  # EPYC and a Zen 5 one measure very differently in 16 bits).
+  name = _cpuinfo("model name") or "unknown CPU"
+  family, model = _cpuinfo("cpu family"), _cpuinfo("model\t")
+  return f"{name} (family {family}, model {model})" if family else name
 
 
 if __name__ == "__main__":
