@@ -226,8 +226,8 @@ class DecoderGradientPenalty(Term):
   """RAE-GP: batch mean of ||d ||D(z)||^2 / dz||^2 (smooth decoder).
 
   It differentiates the forward pass's own decoder output (`Forward.decoder_tape`): one
-  decoder pass serves the reconstruction and the penalty (a second pass cost 19-26 % of
-  the step, and updated batch norm's moving statistics twice a step).
+  decoder pass serves the reconstruction and the penalty (a second pass cost about a fifth
+  of the step, and updated batch norm's moving statistics twice a step).
   """
 
   reads_decoder_gradient = True
