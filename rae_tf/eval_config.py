@@ -43,6 +43,11 @@ class EvalConfig:
     out_dir: output folder (default: <workdir>/eval, or eval/<name>-<version>).
     batch_size: batch size for sampling and encoding.
     seed: first sample seed.
+    draws: independent sample draws for the generation FID (draw k uses seeds
+      seed + k * num_samples ...): `fid_generation` is their mean, `fid_generation_sd`
+      their standard deviation, `fid_generation_draws` each; PRD and precision / recall
+      use the first draw. One draw's FID moves by its sampling noise (about +-10 % with
+      1,000 samples), so compare models on several draws.
     prd_runs: PRD k-means runs averaged.
     domain_epochs: training epochs of the domain classifier (when not cached).
     embedding: "pca" or "tsne" for the code scatter plot.
@@ -63,6 +68,7 @@ class EvalConfig:
   out_dir: Optional[str] = None
   batch_size: int = 500
   seed: int = 0
+  draws: int = 1
   prd_runs: int = 10
   domain_epochs: int = 3
   embedding: str = "pca"
@@ -92,6 +98,8 @@ class EvalConfig:
                         "--prior=trained)")
     if self.prd_runs < 1:
       raise ConfigError(f"--prd_runs={self.prd_runs} must be >= 1")
+    if self.draws < 1:
+      raise ConfigError(f"--draws={self.draws} must be >= 1")
     if self.embedding not in EMBEDDINGS:
       raise ConfigError(f"unknown --embedding={self.embedding!r}; choose one of: "
                         + ", ".join(EMBEDDINGS))

@@ -118,6 +118,7 @@ class EvalRequest:
     cache_dir: domain classifier cache (None: evaluate's default beside the run's eval/).
     batch_size: evaluation batch size.
     prd_runs: PRD k-means runs.
+    draws: independent sample draws averaged in the generation FID (EvalConfig.draws).
     figures: also write evaluate's PNG figures into each run's eval folder.
     gmm_components: components of the ex-post GMM (prior "gmm").
   """
@@ -131,6 +132,7 @@ class EvalRequest:
   prd_runs: int = 10
   figures: bool = False
   gmm_components: int = 10
+  draws: int = 1
 
   def __post_init__(self):
     if self.gmm_components < 1:
@@ -144,7 +146,7 @@ class EvalRequest:
         num_samples=self.num_samples, features=self.features,
         inception_weights=self.inception_weights, cache_dir=self.cache_dir,
         batch_size=self.batch_size, prd_runs=self.prd_runs, prior=prior,
-        figures=self.figures)
+        figures=self.figures, draws=self.draws)
 
 
 @dataclasses.dataclass
@@ -206,13 +208,15 @@ def _same_request(cached: Dict[str, Any], wanted: Dict[str, Any]) -> bool:
   The domain classifier's folder is compared by content, not by path: a moved or copied
   folder (say, benchmarks/domain_classifiers in another clone) reuses the evaluations made
   under it as long as it still holds the classifier, by its weights' fingerprint, that
-  measured them.
+  measured them. A field the cached request lacks (one added to EvalRequest later) holds
+  its default there.
   """
+  request = {**json_safe(dataclasses.asdict(EvalRequest())), **(cached.get("request") or {})}
   folder = wanted.get("cache_dir")
   if not folder:
-    return cached.get("request") == wanted
+    return request == wanted
   drop = lambda d: {k: v for k, v in d.items() if k != "cache_dir"}
-  if drop(cached.get("request") or {}) != drop(wanted):
+  if drop(request) != drop(wanted):
     return False
   used = cached["results"].get("domain_classifier_id")
   if used is None:  # Raw or Inception features: the folder was never read.

@@ -39,6 +39,11 @@ HELP = {
     "out_dir": "Output folder (default: <workdir>/eval, or eval/<name>-<version>).",
     "batch_size": "Batch size for sampling, encoding and reconstruction.",
     "seed": "First sample seed (samples use seeds seed..seed+num_samples-1).",
+    "draws": "Independent sample draws for the generation FID (draw k uses seeds "
+             "seed + k * num_samples ...): fid_generation is their mean, "
+             "fid_generation_sd their standard deviation. One draw's FID carries its "
+             "sampling noise (about +-10 % with 1,000 samples); PRD and precision/recall "
+             "use the first draw.",
     "prd_runs": "PRD k-means runs averaged (paper: 10).",
     "domain_epochs": "Training epochs of the domain classifier when it is not cached.",
     "embedding": "2-D embedding of the codes for the scatter plot: pca or tsne.",

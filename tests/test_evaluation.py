@@ -81,6 +81,28 @@ def test_saved_model_evaluation_matches_workdir(run, evaluated, tmp_path):
                              evaluated["fid_reconstruction"], rtol=1e-3)
 
 
+def test_draws_average_independent_sample_draws(run, evaluated, tmp_path):
+  config, _ = run
+  cache = os.path.join(os.path.dirname(evaluated["out_dir"]), "feature_cache")
+  common = dict(workdir=config.workdir, num_samples=300, prd_runs=2, batch_size=100,
+                domain_epochs=1, figures=False, cache_dir=cache)
+  three = evaluation.evaluate(evaluation.EvalConfig(
+      draws=3, out_dir=str(tmp_path / "three"), **common))
+  second = evaluation.evaluate(evaluation.EvalConfig(
+      seed=300, out_dir=str(tmp_path / "second"), **common))
+  draws = three["fid_generation_draws"]
+  # Draw 0 is the one-draw evaluation's; draw k samples seeds k * 300 ...
+  np.testing.assert_allclose(draws[0], evaluated["fid_generation"], rtol=1e-5)
+  np.testing.assert_allclose(draws[1], second["fid_generation"], rtol=1e-5)
+  assert len(set(draws)) == 3  # Different seeds, different samples.
+  np.testing.assert_allclose(three["fid_generation"], np.mean(draws), rtol=1e-6)
+  np.testing.assert_allclose(three["fid_generation_sd"], np.std(draws, ddof=1), rtol=1e-6)
+  assert evaluated["fid_generation_sd"] is None
+  assert "sd of 3 draws" in evaluation.format_table(three)
+  # The other metrics are the first draw's.
+  assert three["improved_precision"] == evaluated["improved_precision"]
+
+
 @pytest.mark.parametrize("kwargs,needle", [
     (dict(workdir="/nonexistent/run"), "--workdir"),
     (dict(num_samples=5000), "--num_samples"),
@@ -100,6 +122,8 @@ def test_config_validation():
     evaluation.EvalConfig()
   with pytest.raises(ConfigError, match="--features"):
     evaluation.EvalConfig(workdir="x", features="vgg")
+  with pytest.raises(ConfigError, match="--draws=0"):
+    evaluation.EvalConfig(workdir="x", draws=0)
   with pytest.raises(ConfigError, match="--dataset"):
     evaluation.evaluate(evaluation.EvalConfig(export_dir="/nonexistent"))
 

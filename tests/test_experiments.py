@@ -2,6 +2,7 @@
 row per model, finite FIDs, resume without retraining), bad input refused before any work,
 train-flag pass-through, the shape sentence; the scripts' fast refusals."""
 import dataclasses
+import glob
 import json
 import os
 
@@ -68,6 +69,24 @@ def test_rerun_resumes_without_retraining_or_reevaluating(sweep, capsys):
   assert "already holds 1 epochs" in said
   for a, b in zip(report["models"], again["models"]):
     assert a["fid_generation"] == b["fid_generation"] and a["checkpoint"] == b["checkpoint"]
+
+
+def test_evaluation_cached_before_a_request_field_existed_is_reused(sweep, capsys):
+  # Caches written before EvalRequest.draws existed lack the field: it holds its default.
+  config, report = sweep
+  caches = glob.glob(os.path.join(config.out_dir, "**", "experiment_eval_trained.json"),
+                     recursive=True)
+  assert len(caches) == 2, caches
+  for path in caches:
+    with open(path) as f:
+      cached = json.load(f)
+    assert cached["request"].pop("draws") == 1
+    with open(path, "w") as f:
+      json.dump(cached, f)
+  again = experiments.run_prior_capacity_sweep(config, verbose=0)
+  assert capsys.readouterr().out.count("reused from") == 2
+  assert [r["fid_generation"] for r in again["models"]] == [
+      r["fid_generation"] for r in report["models"]]
 
 
 def test_resume_with_other_settings_is_refused_before_work(sweep):

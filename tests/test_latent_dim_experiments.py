@@ -46,6 +46,7 @@ def test_sweep_writes_one_row_per_model_and_m(work):
     assert 0 <= row["active_dims"] <= row["m"] == row["latent_dim"]
     assert np.isfinite(row["fid_generation"]) and np.isfinite(row["fid_reconstruction"])
     assert row["fid_label"] == "raw-data FID" and row["epochs"] == 2
+    assert row["fid_generation_sd"] > 0  # The default 5 sample draws differ.
   for row in saved["rows"]:
     if row["model"] == "maskaae":  # m_A is the mask's count at the end of training.
       assert row["mask_epochs_recorded"] == 2
@@ -53,6 +54,7 @@ def test_sweep_writes_one_row_per_model_and_m(work):
   md = open(config.out + ".md").read()
   table = [l for l in md.splitlines() if l.startswith("| ")]
   assert len(table) == 2 + 4 and "`pytest`" in md and "Date:" in md
+  assert all(" ± " in line for line in table[2:]) and "5 sample draws" in md
   assert all(_png_ok(config.out + s) for s in ("_fid.png", "_active_dims.png"))
   assert report["rows"][0]["fid_generation"] == saved["rows"][0]["fid_generation"]
 
@@ -124,6 +126,7 @@ def test_runs_are_named_by_their_settings(tmp_path):
     (dict(wae_flags="--no_such_flag=1"), "no_such_flag"),
     (dict(dataset="nope"), "--dataset"),
     (dict(epochs=0), "--epochs"),
+    (dict(draws=0), "--draws"),
 ])
 def test_bad_config_refused(tmp_path, changes, needle):
   with pytest.raises(ConfigError, match=needle):
