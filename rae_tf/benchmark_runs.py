@@ -322,7 +322,10 @@ def measure(run: PlannedRun, request: experiments.EvalRequest,
         "eval_seconds": outcome.eval_seconds.get(prior, 0.0),
         "domain_classifier_test_accuracy": m.get("domain_classifier_test_accuracy"),
         "domain_classifier_id": m.get("domain_classifier_id"),
-        **{k: m.get(k) for k in METRIC_KEYS}}
+        **{k: m.get(k) for k in METRIC_KEYS},
+        # Only with several sample draws (rows of one-draw reports stay as they were).
+        **({"fid_generation_sd": m["fid_generation_sd"]}
+           if m.get("fid_generation_sd") is not None else {})}
   return rows
 
 

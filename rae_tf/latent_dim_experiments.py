@@ -110,8 +110,8 @@ FLAG_HELP = {
                 "images, raw otherwise: synthetic vectors get raw-data FID).",
     "inception_weights": "Keras InceptionV3 notop weights file (--features=inception).",
     "prd_runs": "PRD k-means runs averaged.",
-    "draws": "Independent sample draws averaged in each generation FID (the report "
-             "gives mean +- sd). One draw's FID moves by about +-10 % with 1,000 "
+    "draws": "Independent sample draws averaged in each generation FID (the sweep's "
+             "report gives mean +- sd). One draw's FID moves by about +-10 % with 1,000 "
              "samples: enough to swap neighbouring m.",
     "covariance_samples": "Test examples encoded for each covariance heat map.",
     "work_root": "Runs (<work_root>/runs/<model>_m<m>_<hash>, resumable; shared by the "
@@ -338,9 +338,9 @@ def mask_history(workdir: str) -> Tuple[List[int], np.ndarray]:
 # ------------------------------------------------------------------- the runs
 
 
-_METRIC_KEYS = ("fid_generation", "fid_generation_sd", "fid_reconstruction", "improved_precision",
-                "improved_recall", "active_dims", "active_dims_rule", "nac", "latent_dim",
-                "fid_label", "features", "num_samples")
+_METRIC_KEYS = ("fid_generation", "fid_generation_sd", "fid_reconstruction",
+                "improved_precision", "improved_recall", "active_dims", "active_dims_rule",
+                "nac", "latent_dim", "fid_label", "features", "num_samples")
 
 
 def _run_all(config: LatentDimConfig, name: str, verbose: Optional[int],

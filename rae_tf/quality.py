@@ -81,6 +81,7 @@ class QualityConfig:
     num_samples: samples per metric (None: min(10000, the test split)).
     inception_weights: InceptionV3 notop weights file (features "inception").
     prd_runs: PRD k-means runs.
+    draws: independent sample draws averaged in each generation FID (EvalConfig.draws).
     work_root: runs (<work_root>/runs/<data>/<model>_<hash>) and, unless --domain_cache,
       the domain classifier cache (<work_root>/feature_cache).
     domain_cache: folder of the domain classifiers (None: <work_root>/feature_cache). Its
@@ -110,6 +111,7 @@ class QualityConfig:
   features: Optional[str] = None
   inception_weights: Optional[str] = None
   prd_runs: int = 10
+  draws: int = 1
   merge: str = ""
   drop_rows: str = ""
   work_root: str = "runs/quality"
@@ -126,7 +128,7 @@ class QualityConfig:
       value = getattr(self, name)
       if value is not None and value < 1:
         raise ConfigError(f"--{name}={value} must be >= 1")
-    for name in ("latent_dim", "batch_size", "gmm_components", "prd_runs", "jobs"):
+    for name in ("latent_dim", "batch_size", "gmm_components", "prd_runs", "jobs", "draws"):
       if getattr(self, name) < 1:
         raise ConfigError(f"--{name}={getattr(self, name)} must be >= 1")
     if not self.work_root or not self.out:
@@ -176,7 +178,7 @@ class QualityConfig:
         num_samples=self.num_samples, features=self.setting("features"),
         inception_weights=self.inception_weights,
         cache_dir=domain_cache_dir(self.domain_cache, self.work_root),
-        prd_runs=self.prd_runs, gmm_components=self.gmm_components)
+        prd_runs=self.prd_runs, gmm_components=self.gmm_components, draws=self.draws)
 
   def train_config(self, model: str, path: str) -> TrainConfig:
     data_key = data_key_of(path)
@@ -329,7 +331,9 @@ def _quality_markdown(report: Dict[str, Any]) -> str:
                     f"{first['domain_classifier_test_accuracy']:.3f}"
                     + (f", weights {first['domain_classifier_id']}"
                        if first.get("domain_classifier_id") else "") + ")"
-                    if first.get("domain_classifier_test_accuracy") else "") + ".")
+                    if first.get("domain_classifier_test_accuracy") else "")
+                 + (f"; generation FID: mean ± sd of {_setting(report, 'draws')} sample "
+                    "draws" if _setting(report, "draws") > 1 else "") + ".")
     lines.append("")
     body = []
     for rank, name in enumerate(rank_rows(rows), 1):
@@ -339,7 +343,9 @@ def _quality_markdown(report: Dict[str, Any]) -> str:
         body.append([rank, name, r.get("sampler", r["prior"]), r["status"]] + ["–"] * 9
                     + src)
         continue
-      body.append([rank, name, r["sampler"], experiments.fmt(r["fid_generation"]),
+      body.append([rank, name, r["sampler"], experiments.fmt(r["fid_generation"])
+                   + (f" ± {experiments.fmt(r['fid_generation_sd'])}"
+                      if r.get("fid_generation_sd") is not None else ""),
                    experiments.fmt(r["fid_reconstruction"]),
                    experiments.fmt(r["improved_precision"], 3),
                    experiments.fmt(r["improved_recall"], 3),
@@ -433,7 +439,13 @@ def run_quality(config: QualityConfig, command: Optional[str] = None,
 
 # Settings that must agree for rows of several reports to share one table.
 MERGE_KEYS = ("scale", "latent_dim", "batch_size", "seed", "steps_per_epoch", "expost",
-              "gmm_components", "num_samples", "prd_runs")
+              "gmm_components", "num_samples", "prd_runs", "draws")
+
+
+def _setting(report: Dict[str, Any], key: str):
+  """A report's QualityConfig field; one written before the field existed: its default."""
+  defaults = {f.name: f.default for f in dataclasses.fields(QualityConfig)}
+  return report["config"].get(key, defaults.get(key))
 
 
 def load_report(path: str, flag: str = "--merge") -> Dict[str, Any]:
@@ -537,10 +549,10 @@ def merge_quality_reports(reports: Sequence[Dict[str, Any]], names: Sequence[str
   first = reports[0]
   for name, report in zip(names[1:], reports[1:]):
     for key in MERGE_KEYS:
-      if report["config"].get(key) != first["config"].get(key):
-        raise ConfigError(f"--merge: {name} has {key}={report['config'].get(key)!r}, "
-                          f"{names[0]} {first['config'].get(key)!r}; only reports with the "
-                          "same settings share a table")
+      ours, theirs = _setting(report, key), _setting(first, key)
+      if ours != theirs:
+        raise ConfigError(f"--merge: {name} has {key}={ours!r}, {names[0]} {theirs!r}; "
+                          "only reports with the same settings share a table")
     for key in ("width", "epochs", "features"):
       if report["settings"].get(key) != first["settings"].get(key):
         raise ConfigError(f"--merge: {name} has {key}={report['settings'].get(key)!r}, "

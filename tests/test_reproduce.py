@@ -179,6 +179,37 @@ def test_merge_joins_disjoint_reports_ranks_again_and_names_sources(tmp_path):
   assert quiet["config"]["model_flags"] == 'flexae:"--critic_steps=5"'
 
 
+def test_several_draws_reach_rows_tables_and_merges(tmp_path, monkeypatch):
+  """--draws: rows keep the generation FID's sd (only when measured), the table shows
+  mean +- sd, a report written before the setting existed merges as one draw."""
+  def fake_train_and_evaluate(tc, request, priors, verbose=None):
+    os.makedirs(tc.workdir, exist_ok=True)  # Training would have made it.
+    fids = {"trained": (12.0, 0.25), "gmm": (10.0, None)}  # FABRICATED metrics.
+    return experiments.RunOutcome(
+        workdir=tc.workdir, epochs=1, checkpoint="ckpt-1", train_seconds=1.0,
+        prior_params=0, hparams={}, eval_seconds={p: 0.0 for p in priors},
+        metrics={p: {**_fixture_row("rae_l2", p, fids[p][0]),
+                     "fid_generation_sd": fids[p][1]} for p in priors})
+  monkeypatch.setattr(experiments, "train_and_evaluate", fake_train_and_evaluate)
+  config = quality.QualityConfig(draws=3, out=str(tmp_path / "R"))
+  assert config.request().draws == 3
+  run = benchmark_runs.PlannedRun("rae_l2", "fashion_mnist", TrainConfig.make(
+      model="rae_l2", workdir=str(tmp_path / "run")), ("trained", "gmm"))
+  rows = benchmark_runs.measure(run, config.request())
+  assert rows["rae_l2"]["fid_generation_sd"] == 0.25
+  assert "fid_generation_sd" not in rows["rae_l2+gmm"]
+  report = _fixture_report(rows, tmp_path, "2026-01-01", draws=3)
+  md = quality._quality_markdown(report)  # pylint: disable=protected-access
+  table = [l for l in md.splitlines() if l.startswith("| ")]
+  assert "generation FID: mean ± sd of 3 sample draws" in md
+  assert "| 12.00 ± 0.25 |" in table[3] and "| 10.00 |" in table[2]
+  with pytest.raises(ConfigError, match="draws"):
+    quality.merge_quality_reports([_fixture_report({}, tmp_path, "a"), report], ["a", "b"])
+  old = _fixture_report({}, tmp_path, "a")
+  del old["config"]["draws"]  # Written before --draws existed: one draw.
+  quality.merge_quality_reports([old, _fixture_report({}, tmp_path, "b")], ["a", "b"])
+
+
 def test_merge_takes_a_model_rerun_with_new_flags_only_for_all_its_rows(tmp_path):
   """A later report may re-run one model with new flags: allowed when it replaces (or
   --drop_rows removes) every earlier row of that model, refused when old rows would stay
@@ -322,7 +353,7 @@ def test_seed_tables_are_complete():
 @pytest.mark.parametrize("changes, needle", [
     ({"scale": "huge"}, "--scale"), ({"expost": "all"}, "--expost"),
     ({"epochs": 0}, "--epochs"), ({"models": "a b"}, "--models"),
-    ({"model_flags": "flexae:--seed=3"}, "--seed")])
+    ({"model_flags": "flexae:--seed=3"}, "--seed"), ({"draws": 0}, "--draws")])
 def test_quality_config_refusals(changes, needle):
   with pytest.raises(ConfigError, match=needle):
     quality.QualityConfig(**changes)
