@@ -445,7 +445,7 @@ def _write_json(path: str, report: Dict[str, Any]):
 
 
 def _series(rows, model, key):
-  picked = sorted((r["m"], r[key]) for r in rows if r["model"] == model)
+  picked = sorted((r["m"], r.get(key)) for r in rows if r["model"] == model)
   return ([m for m, _ in picked],
           [v if isinstance(v, (int, float)) else np.nan for _, v in picked])  # None: nan.
 
@@ -458,7 +458,8 @@ def _fid_png(report: Dict[str, Any]) -> bytes:
   ax = fig.add_subplot(1, 1, 1)
   for model, style in zip(report["models"], ("s--", "o-")):
     ms, fids = _series(report["rows"], model, "fid_generation")
-    ax.plot(ms, fids, style, label=model)
+    _, sds = _series(report["rows"], model, "fid_generation_sd")  # nan: one draw.
+    ax.errorbar(ms, fids, yerr=np.nan_to_num(sds), fmt=style, capsize=3, label=model)
   ax.set_xscale("log", base=2)
   ax.set_xticks(report["latent_dims"])
   ax.set_xticklabels([str(m) for m in report["latent_dims"]])
