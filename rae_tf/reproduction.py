@@ -85,6 +85,8 @@ class ReproduceConfig:
     mnist_npz, fashion_npz: the small scale's data files (absent: that column says so).
     data_dir: tensorflow-datasets directory (paper scale).
     epochs, steps_per_epoch, num_samples: override the scale's budget (smoke runs).
+    draws: independent sample draws averaged in each generation FID (EvalConfig.draws);
+      None: one for Tables 1, 3, 4, the latent-dim experiments' default (5) for the rest.
     seed: every run's seed.
     model_flags: per-model extra scripts/train.py flags, 'MODEL:FLAGS;...' (Tables 1, 3, 4).
     inception_weights: InceptionV3 notop weights (paper scale).
@@ -107,6 +109,7 @@ class ReproduceConfig:
   epochs: Optional[int] = None
   steps_per_epoch: Optional[int] = None
   num_samples: Optional[int] = None
+  draws: Optional[int] = None
   seed: int = 0
   model_flags: str = ""
   inception_weights: Optional[str] = None
@@ -120,7 +123,7 @@ class ReproduceConfig:
       raise ConfigError(f"--table={self.table!r}: choose one of {', '.join(TABLES)}")
     if self.scale not in SCALES:
       raise ConfigError(f"--scale={self.scale!r}: choose one of {', '.join(SCALES)}")
-    for name in ("epochs", "steps_per_epoch", "num_samples"):
+    for name in ("epochs", "steps_per_epoch", "num_samples", "draws"):
       value = getattr(self, name)
       if value is not None and value < 1:
         raise ConfigError(f"--{name}={value} must be >= 1")
@@ -388,6 +391,7 @@ def _run_model_table(config: ReproduceConfig, command: Optional[str], verbose, s
             "batch": 100, "epochs": config.budget("epochs"),
             "steps per epoch": config.budget("steps_per_epoch") or "one pass",
             "samples per metric": f"≤ {config.budget('num_samples')}",
+            "sample draws per generation FID": config.draws or 1,
             "features": config.features(), "seed": config.seed}
   report = {"reproduce": f"table{config.table}", "table": config.table, "title": title,
             "date": experiments.now(), "command": command, "config": config.to_dict(),
@@ -440,7 +444,8 @@ def _request_for(config: ReproduceConfig, tc: TrainConfig, samples: int
       dataset=None, data_dir=config.data_dir if config.scale == "paper" else None,
       num_samples=num, features=config.features(),
       inception_weights=config.inception_weights,
-      cache_dir=domain_cache_dir(config.domain_cache, config.work_root))
+      cache_dir=domain_cache_dir(config.domain_cache, config.work_root),
+      draws=config.draws or 1)
 
 
 # Table 2, Figs. 2/5/6/7: the latent-dimension experiments.
@@ -471,6 +476,8 @@ def _latent_config(config: ReproduceConfig, cls, dataset_key: str, **extra):
     common.update(arch="mlp", width=256, depth=3, batch_size=100, learning_rate=1e-3,
                   epochs=config.latent_epochs(SMALL_LATENT_EPOCHS), wae_model="wae_mmd",
                   maskaae_flags=SMALL_MASKAAE_FLAGS)
+  if config.draws:
+    common["draws"] = config.draws
   common.update(extra)
   return cls(**common), None
 
@@ -501,7 +508,7 @@ def _latent_budget(c) -> Dict[str, Any]:
   return {"data": c.dataset, "net": f"{c.arch} {c.width} x {c.depth}",
           "m": c.latent_dims, "batch": c.batch_size, "epochs": c.epochs,
           "WAE": c.wae_model, "MaskAAE flags": c.maskaae_flags or "none",
-          "seed": c.seed}
+          "sample draws per generation FID": c.draws, "seed": c.seed}
 
 
 def table2_comparison(rows: Sequence[Dict[str, Any]], wae_model: str

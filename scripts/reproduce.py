@@ -62,6 +62,8 @@ HELP = {
     "epochs": "Epochs of every run (default: the scale's budget).",
     "steps_per_epoch": "Steps per epoch (default: the scale's budget).",
     "num_samples": "Samples per metric (default: the scale's budget).",
+    "draws": "Independent sample draws averaged in each generation FID (default: 1 for "
+             "Tables 1, 3, 4; 5 for the latent-dimension tables and figures).",
     "seed": "Seed of every run.",
     "model_flags": "Extra scripts/train.py flags per model, 'MODEL:FLAGS;MODEL:FLAGS' "
                    "(Tables 1, 3, 4; the others refuse it).",

@@ -359,6 +359,22 @@ def test_quality_config_refusals(changes, needle):
     quality.QualityConfig(**changes)
 
 
+def test_reproduce_draws_reach_every_evaluation(tmp_path):
+  model_table = reproduction.ReproduceConfig(table="1", draws=3, out_dir=str(tmp_path))
+  tc = TrainConfig.make(model="rae_l2", workdir=str(tmp_path / "r"))
+  assert reproduction._request_for(model_table, tc, 100).draws == 3  # pylint: disable=protected-access
+  assert reproduction._request_for(  # pylint: disable=protected-access
+      reproduction.ReproduceConfig(table="1", out_dir=str(tmp_path)), tc, 100).draws == 1
+  from rae_tf import latent_dim_experiments as lde  # pylint: disable=g-import-not-at-top
+  for draws, expected in ((2, 2), (None, lde.LatentDimConfig().draws)):
+    config = reproduction.ReproduceConfig(table="2", draws=draws, out_dir=str(tmp_path))
+    latent, why = reproduction._latent_config(  # pylint: disable=protected-access
+        config, lde.NacTableConfig, "synthetic")
+    assert why is None and latent.draws == expected
+  with pytest.raises(ConfigError, match="--draws=0"):
+    reproduction.ReproduceConfig(draws=0)
+
+
 def test_reproduce_config_refusals():
   with pytest.raises(ConfigError, match="--table"):
     reproduction.ReproduceConfig(table="6")
