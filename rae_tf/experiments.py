@@ -211,7 +211,7 @@ def _same_request(cached: Dict[str, Any], wanted: Dict[str, Any]) -> bool:
   measured them. A field the cached request lacks (one added to EvalRequest later) holds
   its default there.
   """
-  request = {**json_safe(dataclasses.asdict(EvalRequest())), **(cached.get("request") or {})}
+  request = {**field_defaults(EvalRequest), **(cached.get("request") or {})}
   folder = wanted.get("cache_dir")
   if not folder:
     return request == wanted
@@ -326,6 +326,23 @@ def fmt(value, digits: int = 2) -> str:
   if value is None or isinstance(value, str):
     return "–" if value is None else value
   return f"{value:.{digits}f}" if math.isfinite(value) else "–"
+
+
+def fmt_generation_fid(row: Dict[str, Any]) -> str:
+  """A row's generation FID for a table: "mean ± sd" when measured over several draws."""
+  sd = row.get("fid_generation_sd")
+  return fmt(row.get("fid_generation")) + (f" ± {fmt(sd)}" if sd is not None else "")
+
+
+def draws_clause(draws: int) -> str:
+  """The report header's words for `draws` sample draws ("" for one)."""
+  return f"; generation FID: mean ± sd of {draws} sample draws" if draws > 1 else ""
+
+
+def field_defaults(cls) -> Dict[str, Any]:
+  """A dataclass's field defaults: what a record written before a field existed holds."""
+  return {f.name: f.default for f in dataclasses.fields(cls)
+          if f.default is not dataclasses.MISSING}
 
 
 def now() -> str:

@@ -400,9 +400,7 @@ def _header(title: str, report: Dict[str, Any]) -> List[str]:
       f"Command: `{report['command']}`  " if report["command"]
       else "Command: (library call)  ",
       f"Data: {data}; metrics on {report['num_samples']} test examples, "
-      f"{report['fid_label']}"
-      + (f"; generation FID: mean ± sd of {cfg['draws']} sample draws"
-         if cfg.get("draws", 1) > 1 else "") + ".  ",
+      f"{report['fid_label']}{experiments.draws_clause(cfg.get('draws', 1))}.  ",
       f"Models: {cfg['wae_model']} and maskaae with their registered defaults{extra}; "
       f"{cfg['arch']} width {cfg['width']} depth {cfg['depth']}, batch {cfg['batch_size']}, "
       f"{cfg['epochs']} epochs, lr {cfg['learning_rate']:g}, seed {cfg['seed']}.  ",
@@ -412,9 +410,7 @@ def _header(title: str, report: Dict[str, Any]) -> List[str]:
 
 
 def _row_table(rows: Sequence[Dict[str, Any]]) -> str:
-  body = [[r["model"], r["m"], experiments.fmt(r["fid_generation"])
-           + (f" ± {experiments.fmt(r['fid_generation_sd'])}"
-              if r.get("fid_generation_sd") is not None else ""),
+  body = [[r["model"], r["m"], experiments.fmt_generation_fid(r),
            experiments.fmt(r["fid_reconstruction"]), r["active_dims"],
            experiments.fmt(r["nac"], 3), r["epochs"]] for r in rows]
   return experiments.markdown_table(

@@ -332,8 +332,7 @@ def _quality_markdown(report: Dict[str, Any]) -> str:
                     + (f", weights {first['domain_classifier_id']}"
                        if first.get("domain_classifier_id") else "") + ")"
                     if first.get("domain_classifier_test_accuracy") else "")
-                 + (f"; generation FID: mean ± sd of {_setting(report, 'draws')} sample "
-                    "draws" if _setting(report, "draws") > 1 else "") + ".")
+                 + experiments.draws_clause(_setting(report, "draws")) + ".")
     lines.append("")
     body = []
     for rank, name in enumerate(rank_rows(rows), 1):
@@ -343,9 +342,7 @@ def _quality_markdown(report: Dict[str, Any]) -> str:
         body.append([rank, name, r.get("sampler", r["prior"]), r["status"]] + ["–"] * 9
                     + src)
         continue
-      body.append([rank, name, r["sampler"], experiments.fmt(r["fid_generation"])
-                   + (f" ± {experiments.fmt(r['fid_generation_sd'])}"
-                      if r.get("fid_generation_sd") is not None else ""),
+      body.append([rank, name, r["sampler"], experiments.fmt_generation_fid(r),
                    experiments.fmt(r["fid_reconstruction"]),
                    experiments.fmt(r["improved_precision"], 3),
                    experiments.fmt(r["improved_recall"], 3),
@@ -444,8 +441,7 @@ MERGE_KEYS = ("scale", "latent_dim", "batch_size", "seed", "steps_per_epoch", "e
 
 def _setting(report: Dict[str, Any], key: str):
   """A report's QualityConfig field; one written before the field existed: its default."""
-  defaults = {f.name: f.default for f in dataclasses.fields(QualityConfig)}
-  return report["config"].get(key, defaults.get(key))
+  return report["config"].get(key, experiments.field_defaults(QualityConfig).get(key))
 
 
 def load_report(path: str, flag: str = "--merge") -> Dict[str, Any]:
