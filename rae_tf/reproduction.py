@@ -163,6 +163,10 @@ class ReproduceConfig:
     value = getattr(self, name, None)
     return MODEL_TABLE_BUDGET[self.scale][name] if value is None else value
 
+  def model_table_draws(self) -> int:
+    """Sample draws of Tables 1, 3, 4 (one unless --draws)."""
+    return self.draws or 1
+
   def latent_epochs(self, paper: int) -> int:
     return self.epochs or (paper if self.scale == "paper" else SMALL_LATENT_EPOCHS)
 
@@ -225,6 +229,8 @@ def comparison_rows(table: str, seed_rows: Sequence[seed_tables.SeedRow],
       value = measured_cell(table, m)
       published = seed_tables.published_cell(row, key)
       entry["cells"][key] = {"published": published, "measured": value,
+                             "measured_sd": (m.get("fid_generation_sd") if table in ("1", "3")
+                                             and value is not None else None),
                              "gap": gap(value, published), "status": m.get("status"),
                              "model": m.get("model"), "sampler": m.get("sampler")}
     out.append(entry)
@@ -258,6 +264,8 @@ def _model_table_markdown(report: Dict[str, Any]) -> str:
         continue
       measured = (fmt_cell(c["measured"], digits) if c["status"] == "ok"
                   else c["status"] or "–")
+      if c.get("measured_sd") is not None:  # The generation FID's sd over --draws.
+        measured += f" ± {experiments.fmt(c['measured_sd'], digits)}"
       cells += [fmt_cell(c["published"], digits), measured, fmt_gap_cell(c["gap"], digits)]
     body.append(cells)
   what = {"1": "generation FID (lower is better)",
@@ -265,7 +273,9 @@ def _model_table_markdown(report: Dict[str, Any]) -> str:
           "4": "precision / recall: PRD F_1/8 / F_8 (Sajjadi et al., the seed's [21]; "
                "higher is better)"}[table]
   lines = _repro_header(report) + [
-      f"Cells: {what}; gap = measured − published.", "",
+      f"Cells: {what}; gap = measured − published"
+      + (experiments.draws_clause(report.get("budget", {}).get(
+          "sample draws per generation FID", 1)) if table in ("1", "3") else "") + ".", "",
       experiments.markdown_table(headers, body, right), ""]
   for key, why in report["unavailable"].items():
     lines.append(f"* {seed_tables.DATASET_TITLES[key]}: not run: {why}.")
@@ -391,7 +401,7 @@ def _run_model_table(config: ReproduceConfig, command: Optional[str], verbose, s
             "batch": 100, "epochs": config.budget("epochs"),
             "steps per epoch": config.budget("steps_per_epoch") or "one pass",
             "samples per metric": f"≤ {config.budget('num_samples')}",
-            "sample draws per generation FID": config.draws or 1,
+            "sample draws per generation FID": config.model_table_draws(),
             "features": config.features(), "seed": config.seed}
   report = {"reproduce": f"table{config.table}", "table": config.table, "title": title,
             "date": experiments.now(), "command": command, "config": config.to_dict(),
@@ -445,7 +455,7 @@ def _request_for(config: ReproduceConfig, tc: TrainConfig, samples: int
       num_samples=num, features=config.features(),
       inception_weights=config.inception_weights,
       cache_dir=domain_cache_dir(config.domain_cache, config.work_root),
-      draws=config.draws or 1)
+      draws=config.model_table_draws())
 
 
 # Table 2, Figs. 2/5/6/7: the latent-dimension experiments.

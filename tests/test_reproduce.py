@@ -326,6 +326,29 @@ def test_model_table_comparison_not_registered_and_missing_data(tmp_path):
   assert png[:4] == b"\x89PNG"
 
 
+def test_model_table_cells_show_the_sd_of_several_draws():
+  """--draws > 1: Table 1 / 3 cells read "mean ± sd" (the gap stays on the mean)."""
+  rows = seed_tables.TABLE1[:2]
+  measured = {  # FABRICATED measurements (fixtures).
+      (rows[0].label, "mnist"): _fixture_row("vae", "trained", 60.0,
+                                             fid_generation_sd=1.25),
+      (rows[1].label, "mnist"): _fixture_row("vae", "trained", 50.0),  # One draw: no sd.
+  }
+  comparison = reproduction.comparison_rows("1", rows, ("mnist",), measured)
+  cell = comparison[0]["cells"]["mnist"]
+  assert cell["measured"] == 60.0 and cell["measured_sd"] == 1.25
+  assert comparison[1]["cells"]["mnist"]["measured_sd"] is None
+  report = {"table": "1", "title": "Table 1", "date": "d", "command": None,
+            "config": {"scale": "small"},
+            "budget": {"epochs": 5, "sample draws per generation FID": 5},
+            "datasets": ["mnist"], "comparison": comparison, "unavailable": {}, "rows": {}}
+  md = reproduction._model_table_markdown(report)  # pylint: disable=protected-access
+  lines = [l for l in md.splitlines() if l.startswith("| ")]
+  assert "| 60.00 ± 1.25 |" in lines[2] and "| 50.00 |" in lines[3]
+  assert "± 1.25" not in lines[3]
+  assert "generation FID: mean ± sd of 5 sample draws" in md
+
+
 def test_table2_and_table5_comparisons_from_fixtures():
   rows = [  # FABRICATED nac-table rows (fixtures).
       {"model": "wae_mmd", "m": 16, "active_dims": 16, "nac": 0.05},
