@@ -58,12 +58,9 @@ def test_registered_model_loss_decreases(name):
 
 
 def test_image_models_on_dcgan():
-  config = _tiny("vae", dataset="synthetic_image", arch="dcgan", width=4, batch_size=8)
-  source = rae_data.get_data_source(training.data_config(config))
-  model, hp = training.build_compiled_model(config, source.spec, tf.distribute.get_strategy())
+  model, x, hp = _tiny_image_model("vae")
   assert hp["likelihood"] == "bernoulli"
-  x, _ = source.arrays("train", limit=8)
-  logs = model.train_step(tf.constant(x))
+  logs = model.train_step(x)
   assert np.isfinite(float(logs["loss"]))
   images, z = model.sample_from_seeds(tf.constant([1, 2], tf.int64))
   assert images.shape == (2, 28, 28, 1) and z.shape == (2, 4)
@@ -169,12 +166,13 @@ def test_closed_form_kl_refuses_another_prior():
 
 
 def _tiny_image_model(name):
+  """(model, 8 training images, resolved hparams): a width-4 dcgan model on synthetic images."""
   keras.utils.set_random_seed(0)
   config = _tiny(name, dataset="synthetic_image", arch="dcgan", width=4, batch_size=8)
   source = rae_data.get_data_source(training.data_config(config))
-  model, _ = training.build_compiled_model(config, source.spec, tf.distribute.get_strategy())
+  model, hp = training.build_compiled_model(config, source.spec, tf.distribute.get_strategy())
   x, _ = source.arrays("train", limit=8)
-  return model, tf.constant(x)
+  return model, tf.constant(x), hp
 
 
 @pytest.mark.parametrize("name,term_name,recorder", [
@@ -184,7 +182,7 @@ def test_decoder_derivative_terms_read_the_forward_pass(name, term_name, recorde
   """RAE-GP's dD/dz and InjFlow's J v come from the forward pass's own decoder pass (a
   tape / a forward accumulator recorded it): the same value and parameter gradients as a
   separate second pass, and a training step runs the decoder once."""
-  model, x = _tiny_image_model(name)
+  model, x, _ = _tiny_image_model(name)
   term = model.terms[model.term_names.index(term_name)]
   seed = tf.constant([1, 2], tf.int64)
 
@@ -222,7 +220,7 @@ def test_decoder_derivative_terms_read_the_forward_pass(name, term_name, recorde
 def test_evaluation_leaves_batch_norm_statistics_alone(name):
   """A test step's terms run their decoder passes in inference mode, like the forward
   pass: batch norm's moving statistics do not move (they did under training=True)."""
-  model, x = _tiny_image_model(name)
+  model, x, _ = _tiny_image_model(name)
   model.train_step(x)
   stats = [v for v in model.decoder.non_trainable_variables if "moving" in v.path]
   assert stats

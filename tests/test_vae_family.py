@@ -393,3 +393,28 @@ def test_mirrored_matches_single_device(tmp_path, name, extra):
   assert proc.returncode == 0, proc.stderr[-3000:]
   out = json.loads(proc.stdout.strip().splitlines()[-1])
   assert out["diff"] < 1e-5, out
+
+
+def test_two_decoder_gradient_readers_share_one_persistent_tape():
+  """Two terms that differentiate the decoder at z (here two RAE-GP penalties) both read
+  the forward pass's tape (persistent for them): each equals the one-term model's value, and
+  a training step updates the weights."""
+  def gp(name):
+    return regularizers.DecoderGradientPenalty(0.5, name=name)
+
+  one = _model(terms={"gp": gp("gp")}, gaussian_encoder=False)
+  two = _model(terms={"gp": gp("gp"), "gp_again": gp("gp_again")}, gaussian_encoder=False)
+  two.set_weights(one.get_weights())
+  x, seed = _x(), tf.constant([1, 2], tf.int64)
+  fwd = two.forward(x, seed, training=True)
+  assert fwd.decoder_tape is not None
+  losses = two.compute_losses(fwd)
+  reference = float(one.compute_losses(one.forward(x, seed, training=True))["gp"])
+  assert reference > 0.0
+  np.testing.assert_allclose(float(losses["gp"]), reference, rtol=1e-5)
+  np.testing.assert_allclose(float(losses["gp_again"]), reference, rtol=1e-5)
+  two.compile(optimizer=keras.optimizers.Adam(1e-2))
+  before = [w.copy() for w in two.decoder.get_weights()]
+  logs = two.train_step(x)
+  assert np.isfinite(float(logs["loss"]))
+  assert any(not np.array_equal(a, b) for a, b in zip(before, two.decoder.get_weights()))
