@@ -119,6 +119,11 @@ PARAMS: Dict[str, Param] = _params(
     Param("mask_poly_delay", int, "maskaae: steps before c_poly's first doubling (default: "
           "60% of the run's steps, so the mask finds its dimensions before it is polarised; "
           "the authors: 0).", minimum=0),
+    Param("mask_rate_drop_epoch", int, "maskaae: from this epoch (counted from 0, as "
+          "--lr_drops) every player's learning rate is divided by 5, the authors' rate drop "
+          "(theirs: the auto-encoder's and the mask's at step 5R). Default: 80% of --epochs "
+          "(set it explicitly to keep it when extending a run with more --epochs); 0 = no "
+          "drop. --lr_drops or --plateau_patience replace it.", minimum=0),
     Param("mask_init_max", float, "maskaae: psi starts U(0, this) (mask mu = "
           "1 - exp(-psi); authors: 5).", positive=True),
     Param("mask_psi_max", float, "maskaae: upper bound of psi, so open dimensions stay able "

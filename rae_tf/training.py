@@ -284,9 +284,11 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
   guard = rae_callbacks.DivergenceGuard(checkpoint_variables(model), last_good)
   saver = rae_callbacks.RunCheckpoint(manager, epoch, guard, config.checkpoint_every_steps)
   cbs = [guard]
-  if config.lr_drops:
-    cbs.append(rae_callbacks.LearningRateDrops(config.parsed_lr_drops(),
-                                               _base_rates(model, config)))
+  # --lr_drops, else the recipe's own drop (MaskAAE's), unless the plateau schedule runs.
+  drops = config.parsed_lr_drops() or (() if config.plateau_patience
+                                       else zoo.rate_drops(hparams))
+  if drops:
+    cbs.append(rae_callbacks.LearningRateDrops(drops, _base_rates(model, config)))
   mask_path = None
   if model.mask_values() is not None:  # Before the logger, which draws the file.
     mask_path = os.path.join(config.workdir, rae_callbacks.MASK_HISTORY_FILE)

@@ -92,15 +92,40 @@ def test_every_player_steps_as_scheduled(maskaae_run):
   for opt in [model.optimizer] + list(model.extra_optimizers.values()):
     assert isinstance(opt, keras.optimizers.RMSprop), opt
     assert opt.rho == pytest.approx(0.9)
+  # The default rate drop: every player's rate / 5 from epoch 24 (80 % of 30) on.
+  assert hp["mask_rate_drop_epoch"] == 24
   rates = {n: float(o.learning_rate.numpy()) for n, o in model.extra_optimizers.items()}
-  assert rates == pytest.approx({"adversary_critic": 1e-3, "adversary_encoder": 1e-3,
-                                 "adversary_mask": 0.02})
+  assert rates == pytest.approx({"adversary_critic": 2e-4, "adversary_encoder": 2e-4,
+                                 "adversary_mask": 0.004})
+  assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(2e-4)
   assert hp["mask_poly_period"] == 100000 and hp["optimizer"] == "rmsprop"
   # The auto-encoder's optimizer does not train the mask; the mask player trains only psi.
   psi = model.latent_transform.psi
   assert id(psi) not in {id(v) for v in model.autoencoder_variables}
   assert [id(v) for v in model.players[3].variables()] == [id(psi)]
   assert {"mask_poly", "adversary_mask", "mask_variance"} <= set(result.history)
+
+
+def test_rate_drop_default_override_and_off(tmp_path):
+  """--mask_rate_drop_epoch: 80 % of the epochs by default, explicit, 0 = none; --lr_drops
+  and --plateau_patience replace it (a short run: rates after its last epoch)."""
+  from rae_tf.models import zoo  # pylint: disable=g-import-not-at-top
+  hp = zoo.resolve_hparams(_config(tmp_path, epochs=45), is_image=False, data_shape=(8,))
+  assert hp["mask_rate_drop_epoch"] == 36 and zoo.rate_drops(hp) == ((36, 5.0),)
+  hp = zoo.resolve_hparams(_config(tmp_path, epochs=45, mask_rate_drop_epoch=0),
+                           is_image=False, data_shape=(8,))
+  assert zoo.rate_drops(hp) == ()
+  assert zoo.rate_drops(zoo.resolve_hparams(_config(tmp_path, model="aae"), False)) == ()
+
+  def final_rate(name, **kw):
+    config = _config(tmp_path, name, epochs=5, steps_per_epoch=1, export_dir="",
+                     mask_learning_rate=0.02, **kw)
+    model = training.train(config, verbose=0).model
+    return float(model.extra_optimizers["adversary_mask"].learning_rate.numpy())
+
+  assert final_rate("default") == pytest.approx(0.02 / 5)  # Epoch 4 = round(0.8 x 5).
+  assert final_rate("off", mask_rate_drop_epoch=0) == pytest.approx(0.02)
+  assert final_rate("lr_drops", lr_drops="1:2") == pytest.approx(0.02 / 2)
 
 
 def test_psi_stays_non_negative(maskaae_run):

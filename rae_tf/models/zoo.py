@@ -222,7 +222,7 @@ MODELS.register("maskaae", ModelRecipe(
               # Automatic (scaled to the run by _resolve_mask_schedule) unless set.
               "mask_learning_rate": None, "mask_reconstruction_weight": None,
               "mask_poly_start": None, "mask_poly_period": None, "mask_poly_delay": None,
-              "mask_psi_max": None},
+              "mask_psi_max": None, "mask_rate_drop_epoch": None},
     # No batch norm in the decoder (the authors' MLPs have none): with it, shrinking every
     # mu_i together costs no reconstruction and the W term closed all 16 dimensions on
     # Fashion-MNIST (benchmarks/RESULTS.md).
@@ -288,6 +288,8 @@ MODELS.register("info_vae", ModelRecipe(
 # log2(1024 m) doublings; the authors spread them over their 500k steps (period 4R).
 POLY_CAP = 2048.0
 POLY_DELAY_FRACTION = 0.6  # Default --mask_poly_delay: this share of the run's steps.
+RATE_DROP_FRACTION = 0.8  # Default --mask_rate_drop_epoch: this share of the run's epochs.
+RATE_DROP_FACTOR = 5.0  # The authors' drop of the AE's and the mask's rates at step 5R.
 
 
 def resolve_hparams(config: TrainConfig, is_image: bool,
@@ -334,6 +336,8 @@ def _resolve_mask_schedule(hp, config, data_shape, is_image, total_steps):
   - For vector data the mask's reconstruction weight is 1 (per-example sum units): the
     authors' 1000 x per-value mean (1000 / D = 15.6 for D = 64) kept m_A at 32 of 64 and
     0.2 closed real dimensions (m_A 6 of n = 8). Images keep the authors' 1000 / D.
+  And, as the authors, the rates drop 5x late in the run (at RATE_DROP_FRACTION of its
+  epochs; `rate_drops`): every player's rather than the AE's and the mask's only.
   """
   m = config.latent_dim
   if "mask_learning_rate" not in hp:
@@ -346,12 +350,21 @@ def _resolve_mask_schedule(hp, config, data_shape, is_image, total_steps):
                                         else 1.0)
   if "mask_poly_delay" not in hp:
     hp["mask_poly_delay"] = int(POLY_DELAY_FRACTION * (total_steps or 0))
+  if "mask_rate_drop_epoch" not in hp:
+    hp["mask_rate_drop_epoch"] = int(round(RATE_DROP_FRACTION * config.epochs))
   period = hp.get("mask_poly_period")
   if not period:
     doublings = max(1, math.ceil(math.log2(POLY_CAP / hp["mask_poly_start"])))
     steps = max(1, (total_steps or 1) - hp["mask_poly_delay"])
     period = max(1, steps // doublings)  # The cap is reached at the run's last step.
   hp["mask_poly_period"] = int(period)
+
+
+def rate_drops(hp: Dict[str, Any]) -> Tuple[Tuple[int, float], ...]:
+  """The recipe's own learning-rate drops ((epoch, factor), ...) for
+  callbacks.LearningRateDrops: MaskAAE's --mask_rate_drop_epoch, else none."""
+  epoch = hp.get("mask_rate_drop_epoch")
+  return ((int(epoch), RATE_DROP_FACTOR),) if epoch else ()
 
 
 def build_model(config: TrainConfig, data_shape: Tuple[int, ...], is_image: bool,
