@@ -37,7 +37,8 @@ HELP = {
     "learning_rate": "Learning rate of the auto-encoder's optimizer.",
     "adam_beta_1": "Adam beta_1 of the auto-encoder.",
     "lr_drops": "Step schedule EPOCH:FACTOR,...: divide every optimizer's learning rate by "
-                "FACTOR from EPOCH on, cumulatively (WAE: 30:2,50:5).",
+                "FACTOR from EPOCH on, cumulatively (WAE: 30:2,50:5). Replaces maskaae's own "
+                "drop (--mask_rate_drop_epoch).",
     "plateau_patience": "If > 0: halve the auto-encoder's learning rate when the epoch loss "
                         "has not improved for this many epochs (RAE: 5).",
     "seed": "Seed of every random choice: initial weights of every network, data order and "
