@@ -328,10 +328,14 @@ def fmt(value, digits: int = 2) -> str:
   return f"{value:.{digits}f}" if math.isfinite(value) else "–"
 
 
+def fmt_sd(sd, digits: int = 2) -> str:
+  """" ± sd" to follow a mean in a table cell ("" when there is no sd: one draw)."""
+  return f" ± {fmt(sd, digits)}" if sd is not None else ""
+
+
 def fmt_generation_fid(row: Dict[str, Any]) -> str:
   """A row's generation FID for a table: "mean ± sd" when measured over several draws."""
-  sd = row.get("fid_generation_sd")
-  return fmt(row.get("fid_generation")) + (f" ± {fmt(sd)}" if sd is not None else "")
+  return fmt(row.get("fid_generation")) + fmt_sd(row.get("fid_generation_sd"))
 
 
 def draws_clause(draws: int) -> str:

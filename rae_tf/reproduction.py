@@ -262,10 +262,9 @@ def _model_table_markdown(report: Dict[str, Any]) -> str:
       if key in report["unavailable"]:
         cells.append(fmt_cell(c["published"], digits))
         continue
-      measured = (fmt_cell(c["measured"], digits) if c["status"] == "ok"
+      sd = experiments.fmt_sd(c.get("measured_sd"), digits)  # Several --draws: " ± sd".
+      measured = (fmt_cell(c["measured"], digits) + sd if c["status"] == "ok"
                   else c["status"] or "–")
-      if c.get("measured_sd") is not None:  # The generation FID's sd over --draws.
-        measured += f" ± {experiments.fmt(c['measured_sd'], digits)}"
       cells += [fmt_cell(c["published"], digits), measured, fmt_gap_cell(c["gap"], digits)]
     body.append(cells)
   what = {"1": "generation FID (lower is better)",
