@@ -1,5 +1,6 @@
 """train(config): data -> model -> fit (checkpoints, TensorBoard) -> SavedModel."""
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -284,11 +285,14 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
   guard = rae_callbacks.DivergenceGuard(checkpoint_variables(model), last_good)
   saver = rae_callbacks.RunCheckpoint(manager, epoch, guard, config.checkpoint_every_steps)
   cbs = [guard]
-  # --lr_drops, else the recipe's own drop (MaskAAE's), unless the plateau schedule runs.
-  drops = config.parsed_lr_drops() or (() if config.plateau_patience
-                                       else zoo.rate_drops(hparams))
+  # --lr_drops (every player's), else the recipe's own drop (MaskAAE's, to the players it
+  # names), unless the plateau schedule runs.
+  drops, dropped = config.parsed_lr_drops(), lambda name: True
+  if not drops and not config.plateau_patience:
+    drops = zoo.rate_drops(hparams)
+    dropped = functools.partial(zoo.rate_drop_applies, hparams)
   if drops:
-    cbs.append(rae_callbacks.LearningRateDrops(drops, _base_rates(model, config)))
+    cbs.append(rae_callbacks.LearningRateDrops(drops, _base_rates(model, config, dropped)))
   mask_path = None
   if model.mask_values() is not None:  # Before the logger, which draws the file.
     mask_path = os.path.join(config.workdir, rae_callbacks.MASK_HISTORY_FILE)
@@ -391,10 +395,11 @@ def checkpoint_variables(model):
   return variables
 
 
-def _base_rates(model, config):
-  """Every player's configured (undecayed) rate; a resumed optimizer holds a decayed one."""
+def _base_rates(model, config, include=lambda name: True):
+  """The configured (undecayed) rate of every player `include(name)` accepts; a resumed
+  optimizer holds a decayed one."""
   return {p.optimizer: (config.learning_rate if p.optimizer is model.optimizer
-                        else p.learning_rate) for p in model.players}
+                        else p.learning_rate) for p in model.players if include(p.name)}
 
 
 def _fit_expost_once(config: TrainConfig, kind: str):

@@ -107,7 +107,8 @@ def test_every_player_steps_as_scheduled(maskaae_run):
 
 
 def test_rate_drop_default_override_and_off(tmp_path):
-  """--mask_rate_drop_epoch: 80 % of the epochs by default, explicit, 0 = none; --lr_drops
+  """--mask_rate_drop_epoch: 80 % of the epochs by default, explicit, 0 = none; to every
+  player or (--mask_rate_drop_players=autoencoder_mask) the AE and the mask only; --lr_drops
   and --plateau_patience replace it (a short run: rates after its last epoch)."""
   from rae_tf.models import zoo  # pylint: disable=g-import-not-at-top
   hp = zoo.resolve_hparams(_config(tmp_path, epochs=45), is_image=False, data_shape=(8,))
@@ -117,15 +118,28 @@ def test_rate_drop_default_override_and_off(tmp_path):
   assert zoo.rate_drops(hp) == ()
   assert zoo.rate_drops(zoo.resolve_hparams(_config(tmp_path, model="aae"), False)) == ()
 
-  def final_rate(name, **kw):
+  def final_rates(name, **kw):
     config = _config(tmp_path, name, epochs=5, steps_per_epoch=1, export_dir="",
-                     mask_learning_rate=0.02, **kw)
+                     mask_learning_rate=0.02, critic_learning_rate=0.01, **kw)
     model = training.train(config, verbose=0).model
-    return float(model.extra_optimizers["adversary_mask"].learning_rate.numpy())
+    return {"autoencoder": float(model.optimizer.learning_rate.numpy()),
+            **{n: float(o.learning_rate.numpy()) for n, o in model.extra_optimizers.items()}}
 
-  assert final_rate("default") == pytest.approx(0.02 / 5)  # Epoch 4 = round(0.8 x 5).
-  assert final_rate("off", mask_rate_drop_epoch=0) == pytest.approx(0.02)
-  assert final_rate("lr_drops", lr_drops="1:2") == pytest.approx(0.02 / 2)
+  ae, critic, encoder = _config(tmp_path).learning_rate, 0.01, 1e-4  # The recipe's encoder rate.
+  # Epoch 4 = round(0.8 x 5): every player's rate / 5.
+  assert final_rates("default") == pytest.approx({
+      "autoencoder": ae / 5, "adversary_critic": critic / 5, "adversary_encoder": encoder / 5,
+      "adversary_mask": 0.02 / 5})
+  # The authors' choice: the auto-encoder's and the mask's only.
+  assert final_rates("authors", mask_rate_drop_players="autoencoder_mask") == pytest.approx({
+      "autoencoder": ae / 5, "adversary_critic": critic, "adversary_encoder": encoder,
+      "adversary_mask": 0.02 / 5})
+  assert final_rates("off", mask_rate_drop_epoch=0)["adversary_mask"] == pytest.approx(0.02)
+  # --lr_drops divides every player's, whatever --mask_rate_drop_players says.
+  assert final_rates("lr_drops", lr_drops="1:2", mask_rate_drop_players="autoencoder_mask"
+                     ) == pytest.approx({"autoencoder": ae / 2, "adversary_critic": critic / 2,
+                                         "adversary_encoder": encoder / 2,
+                                         "adversary_mask": 0.02 / 2})
 
 
 def test_psi_stays_non_negative(maskaae_run):

@@ -222,7 +222,8 @@ MODELS.register("maskaae", ModelRecipe(
               # Automatic (scaled to the run by _resolve_mask_schedule) unless set.
               "mask_learning_rate": None, "mask_reconstruction_weight": None,
               "mask_poly_start": None, "mask_poly_period": None, "mask_poly_delay": None,
-              "mask_psi_max": None, "mask_rate_drop_epoch": None},
+              "mask_psi_max": None, "mask_rate_drop_epoch": None,
+              "mask_rate_drop_players": "all"},
     # No batch norm in the decoder (the authors' MLPs have none): with it, shrinking every
     # mu_i together costs no reconstruction and the W term closed all 16 dimensions on
     # Fashion-MNIST (benchmarks/RESULTS.md).
@@ -337,7 +338,8 @@ def _resolve_mask_schedule(hp, config, data_shape, is_image, total_steps):
     authors' 1000 x per-value mean (1000 / D = 15.6 for D = 64) kept m_A at 32 of 64 and
     0.2 closed real dimensions (m_A 6 of n = 8). Images keep the authors' 1000 / D.
   And, as the authors, the rates drop 5x late in the run (at RATE_DROP_FRACTION of its
-  epochs; `rate_drops`): every player's rather than the AE's and the mask's only.
+  epochs; `rate_drops`): by default every player's rather than the AE's and the mask's
+  only (`rate_drop_applies`, --mask_rate_drop_players).
   """
   m = config.latent_dim
   if "mask_learning_rate" not in hp:
@@ -365,6 +367,14 @@ def rate_drops(hp: Dict[str, Any]) -> Tuple[Tuple[int, float], ...]:
   callbacks.LearningRateDrops: MaskAAE's --mask_rate_drop_epoch, else none."""
   epoch = hp.get("mask_rate_drop_epoch")
   return ((int(epoch), RATE_DROP_FACTOR),) if epoch else ()
+
+
+def rate_drop_applies(hp: Dict[str, Any], player_name: str) -> bool:
+  """Whether the recipe's drop (`rate_drops`) divides this player's rate
+  (--mask_rate_drop_players: every player, or the auto-encoder and the mask only)."""
+  if hp.get("mask_rate_drop_players", "all") == "all":
+    return True
+  return player_name == "autoencoder" or player_name.endswith("_mask")
 
 
 def build_model(config: TrainConfig, data_shape: Tuple[int, ...], is_image: bool,
