@@ -209,6 +209,19 @@ def train(config: TrainConfig, verbose: Optional[int] = None,
       shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _changed_hparams(path: str, hparams: Dict[str, Any]) -> str:
+  """'name: old -> new, ...' between a run's hparams.json and the resolved `hparams` ('' if
+  equal or if the file is absent or unreadable; a key on one side only shows as None)."""
+  try:
+    with open(path) as f:
+      old = json.load(f)
+  except (OSError, ValueError):
+    return ""
+  new = json.loads(json.dumps(hparams))  # As the file holds them (tuples -> lists).
+  return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
+                   for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k))
+
+
 def _restore(checkpoint, model, epoch, restore_dir: str, config: TrainConfig):
   """Restores the latest checkpoint, refusing one written for another configuration."""
   latest = tf.train.latest_checkpoint(restore_dir)
@@ -262,6 +275,12 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
   if latest:
     _say(f"resumed from {latest} (step {int(model.optimizer.iterations.numpy())}, "
          f"epoch {int(epoch.numpy())})")
+    changed = _changed_hparams(os.path.join(config.workdir, "hparams.json"), hparams)
+    if changed:
+      _say(f"warning: the model's resolved hyper-parameters differ from the run's "
+           f"({changed}): automatic values follow the new --epochs, or this rae_tf's "
+           "defaults changed since the run started; it continues with the new values "
+           "(set them as flags, or use a new --workdir, to keep the run's)")
   # Every check passed: only now write the run's files.
   outputs.atomic_write(os.path.join(config.workdir, "config.json"), config.to_json())
   outputs.atomic_write(os.path.join(config.workdir, "hparams.json"),

@@ -230,6 +230,32 @@ def test_plateau_schedule_state_survives_resume(tmp_path):
     np.testing.assert_array_equal(va[k], vb[k], err_msg=k)
 
 
+def test_resume_warns_when_the_resolved_hyper_parameters_changed(tmp_path, capsys):
+  # MaskAAE's automatic rate-drop epoch follows --epochs: extending the run moves it.
+  config = _config(tmp_path, model="maskaae", epochs=2, steps_per_epoch=1)
+  training.train(config, verbose=0)
+  hparams_path = os.path.join(config.workdir, "hparams.json")
+  with open(hparams_path) as f:
+    assert json.load(f)["mask_rate_drop_epoch"] == 2  # round(0.8 x 2).
+  capsys.readouterr()
+  training.train(config, verbose=0)  # The same flags: nothing to say.
+  assert "warning" not in capsys.readouterr().out
+  training.train(config.replace(epochs=5), verbose=0)
+  out = capsys.readouterr().out
+  assert "warning: the model's resolved hyper-parameters differ" in out
+  assert "mask_rate_drop_epoch: 2 -> 4" in out and "mask_poly_delay: 1 -> 3" in out, out
+  with open(hparams_path) as f:
+    assert json.load(f)["mask_rate_drop_epoch"] == 4  # The run's file says what it now uses.
+  # A default this rae_tf resolves that the run's file lacks (a newer version's default).
+  with open(hparams_path) as f:
+    old = json.load(f)
+  del old["mask_rate_drop_players"]
+  with open(hparams_path, "w") as f:
+    json.dump(old, f)
+  training.train(config.replace(epochs=5), verbose=0)
+  assert "mask_rate_drop_players: None -> 'all'" in capsys.readouterr().out
+
+
 @pytest.mark.slow  # A fresh process (~16 s) for a flag that only sets TF's op determinism.
 def test_deterministic_flag_trains(tmp_path):
   # Op determinism is process-wide and permanent: try it in a fresh process.
