@@ -272,25 +272,28 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
                                **(plateau.state() if plateau else {}))
   latest = _restore(checkpoint, model, epoch, restore_dir, config)
   run_config.assign(config.to_json())
+  steps = config.steps_per_epoch or spec.num_train // config.batch_size
+  start_step = int(model.optimizer.iterations.numpy())
+  initial_epoch, offset = divmod(start_step, steps)
+  trains = initial_epoch < config.epochs
+  hparams_path = os.path.join(config.workdir, "hparams.json")
   if latest:
-    _say(f"resumed from {latest} (step {int(model.optimizer.iterations.numpy())}, "
-         f"epoch {int(epoch.numpy())})")
-    changed = _changed_hparams(os.path.join(config.workdir, "hparams.json"), hparams)
-    if changed:
+    _say(f"resumed from {latest} (step {start_step}, epoch {int(epoch.numpy())})")
+    changed = _changed_hparams(hparams_path, hparams)
+    if changed and trains:
       _say(f"warning: the model's resolved hyper-parameters differ from the run's "
            f"({changed}): automatic values follow the new --epochs, or this rae_tf's "
            "defaults changed since the run started; it continues with the new values "
            "(set them as flags, or use a new --workdir, to keep the run's)")
-  # Every check passed: only now write the run's files.
+    elif changed:
+      _say(f"note: this rae_tf resolves other hyper-parameters than the finished run's "
+           f"hparams.json ({changed}); the run and its file are left as trained")
+  # Every check passed: only now write the run's files (hparams.json: what trains next).
   outputs.atomic_write(os.path.join(config.workdir, "config.json"), config.to_json())
-  outputs.atomic_write(os.path.join(config.workdir, "hparams.json"),
-                            json.dumps(hparams, indent=2, sort_keys=True))
+  if trains or not latest:
+    outputs.atomic_write(hparams_path, json.dumps(hparams, indent=2, sort_keys=True))
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(config.workdir, "checkpoints"),
                                        max_to_keep=3)
-
-  steps = config.steps_per_epoch or spec.num_train // config.batch_size
-  start_step = int(model.optimizer.iterations.numpy())
-  initial_epoch, offset = divmod(start_step, steps)
   logdir = os.path.join(config.workdir, "tensorboard")
   if start_step == 0:
     rae_callbacks.write_hparams(logdir, {**config.to_dict(), **hparams})
@@ -325,7 +328,7 @@ def _train(config, strategy, source, model, hparams, restore_dir, verbose, is_ch
   cbs.extend(extra_callbacks)
 
   history: Dict[str, list] = {}
-  if initial_epoch < config.epochs:
+  if trains:
     _say(f"training {config.model} on {config.dataset} {spec.shape} "
          f"for epochs {initial_epoch + 1}..{config.epochs}, {replicas} replica(s); "
          f"TensorBoard: tensorboard --logdir {logdir}")

@@ -252,8 +252,20 @@ def test_resume_warns_when_the_resolved_hyper_parameters_changed(tmp_path, capsy
   del old["mask_rate_drop_players"]
   with open(hparams_path, "w") as f:
     json.dump(old, f)
-  training.train(config.replace(epochs=5), verbose=0)
+  training.train(config.replace(epochs=6), verbose=0)
   assert "mask_rate_drop_players: None -> 'all'" in capsys.readouterr().out
+  # A finished run that trains no further keeps its file as trained, and says so.
+  with open(hparams_path) as f:
+    trained = json.load(f)
+  trained["mask_init_max"] = 4.0
+  with open(hparams_path, "w") as f:
+    json.dump(trained, f)
+  training.train(config.replace(epochs=6), verbose=0)
+  out = capsys.readouterr().out
+  assert "warning" not in out and "note: this rae_tf resolves" in out, out
+  assert "mask_init_max: 4.0 -> 5.0" in out
+  with open(hparams_path) as f:
+    assert json.load(f) == trained
 
 
 @pytest.mark.slow  # A fresh process (~16 s) for a flag that only sets TF's op determinism.
