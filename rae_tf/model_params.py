@@ -120,10 +120,11 @@ PARAMS: Dict[str, Param] = _params(
           "60% of the run's steps, so the mask finds its dimensions before it is polarised; "
           "the authors: 0).", minimum=0),
     Param("mask_rate_drop_epoch", int, "maskaae: from this epoch (counted from 0, as "
-          "--lr_drops) the learning rates of --mask_rate_drop_players are divided by 5, the "
-          "authors' rate drop (theirs: the auto-encoder's and the mask's at step 5R). Default: 80% of --epochs "
-          "(set it explicitly to keep it when extending a run with more --epochs); 0 = no "
-          "drop. --lr_drops or --plateau_patience replace it.", minimum=0),
+          "--lr_drops) the learning rates of --mask_rate_drop_players are divided by 5, "
+          "the authors' rate drop (theirs: the auto-encoder's and the mask's at step 5R). "
+          "Default: 80% of --epochs (set it explicitly to keep it when extending a run with "
+          "more --epochs); 0 = no drop. --lr_drops or --plateau_patience replace it.",
+          minimum=0),
     Param("mask_rate_drop_players", str, "maskaae: whose rates --mask_rate_drop_epoch "
           "divides: all (default: every player's, the critic's and the encoder's "
           "adversarial step too) or autoencoder_mask (the authors': the auto-encoder's and "
