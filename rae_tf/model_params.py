@@ -123,8 +123,8 @@ PARAMS: Dict[str, Param] = _params(
           "--lr_drops) the learning rates of --mask_rate_drop_players are divided by 5, "
           "the authors' rate drop (theirs: the auto-encoder's and the mask's at step 5R). "
           "Default: 80% of --epochs (set it explicitly to keep it when extending a run with "
-          "more --epochs); 0 = no drop (better for runs too short for the mask to settle: "
-          "in 6-epoch runs the drop left more dimensions open). --lr_drops or "
+          "more --epochs); 0 = no drop (better for short runs at a large m: at 540 steps "
+          "and m >= 64 the drop left more dimensions open). --lr_drops or "
           "--plateau_patience replace it.",
           minimum=0),
     Param("mask_rate_drop_players", str, "maskaae: whose rates --mask_rate_drop_epoch "
