@@ -94,6 +94,12 @@ def worker_role(strategy) -> Tuple[bool, int]:
   return task_type == "chief" or (not has_chief and task_id == 0), task_id
 
 
+def _describe_changes(old: Dict[str, Any], new: Dict[str, Any], keys) -> str:
+  """'name: old -> new, ...' for the keys of `keys` whose values differ (absent = None)."""
+  return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(keys)
+                   if old.get(k) != new.get(k))
+
+
 def _changed_fields(old: Dict[str, Any], new: Dict[str, Any]) -> str:
   """'name: old -> new, ...' for fields that may not change when resuming ('' if none).
 
@@ -107,9 +113,7 @@ def _changed_fields(old: Dict[str, Any], new: Dict[str, Any]) -> str:
     pass  # Written by another rae_tf version: compare what both have.
   weights = set(model_params.PARAMS)
   keys = {k for k in new if k in old or k in weights} | (set(old) & weights)
-  changed = sorted(k for k in keys if k not in TrainConfig.RESUMABLE_CHANGES
-                   and old.get(k) != new.get(k))
-  return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
+  return _describe_changes(old, new, keys - set(TrainConfig.RESUMABLE_CHANGES))
 
 
 def check_workdir(config: TrainConfig):
@@ -218,8 +222,7 @@ def _changed_hparams(path: str, hparams: Dict[str, Any]) -> str:
   except (OSError, ValueError):
     return ""
   new = json.loads(json.dumps(hparams))  # As the file holds them (tuples -> lists).
-  return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
-                   for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k))
+  return _describe_changes(old, new, set(old) | set(new))
 
 
 def _restore(checkpoint, model, epoch, restore_dir: str, config: TrainConfig):
