@@ -21,7 +21,13 @@ bare and user time the same epochs of the same net on the bundled MNIST subset (
 batch --batch_size, --steps_per_epoch steps an epoch): the first epoch (tracing, warm-up)
 is left out and every later epoch counts whole, from its start to the next one's, so the
 user path's per-epoch work (summaries, images, checkpoint) is in its number. The two paths
-alternate --repeats times; the report gives the median and the user path's overhead.
+alternate --repeats times (bare first, then user first, ...); the report gives the medians
+and the user path's overhead.
+That overhead compares step times across processes, which on a shared 2-core machine
+spread by several per cent on their own; so each child also splits its epochs into the
+in-epoch step (the median time between two steps) and the per-epoch work (an epoch's wall
+time beyond its steps at that pace), and "user's per-epoch work" is the user path's extra
+per-epoch work as a share of its epoch's steps: the same overhead read inside one process.
 On a shared machine, compare columns measured together, not across days.
 """
 import json
@@ -73,12 +79,15 @@ def _epoch_timer():
     def __init__(self):
       super().__init__()
       self.starts, self.end, self.steps = [], None, 0
+      self.batch_ends = []  # Per epoch: the times its steps ended.
 
     def on_epoch_begin(self, epoch, logs=None):
       self.starts.append(time.perf_counter())
+      self.batch_ends.append([])
 
     def on_train_batch_end(self, batch, logs=None):
       self.steps = max(self.steps, batch + 1)
+      self.batch_ends[-1].append(time.perf_counter())
 
     def on_train_end(self, logs=None):
       self.end = time.perf_counter()
@@ -87,6 +96,19 @@ def _epoch_timer():
       """Mean over the epochs after the first, per-epoch work included."""
       bounds = self.starts[1:] + [self.end]
       return 1000.0 * (bounds[-1] - bounds[0]) / ((len(bounds) - 1) * self.steps)
+
+    def in_epoch_step_ms(self) -> float:
+      """Median time between two steps of one epoch (epochs after the first)."""
+      gaps = [b - a for ends in self.batch_ends[1:] for a, b in zip(ends, ends[1:])]
+      return 1000.0 * statistics.median(gaps)
+
+    def epoch_work_ms(self) -> float:
+      """Mean wall time an epoch spends beyond its steps at the in-epoch median pace:
+      the per-epoch work (summaries, images, checkpoint), read inside one process, so
+      the process-to-process spread of the step time does not enter it."""
+      bounds = self.starts[1:] + [self.end]
+      epochs = [1000.0 * (b - a) for a, b in zip(bounds, bounds[1:])]
+      return statistics.mean(epochs) - self.steps * self.in_epoch_step_ms()
 
   timer = EpochTimer()
   # Ask Keras for the same asynchronous dispatch as a callback-free fit: the timer only
@@ -113,7 +135,9 @@ def measure_training(mode: str, model_name: str, width: int) -> dict:
                 epochs=config.epochs, steps_per_epoch=steps, callbacks=[timer], verbose=0)
   ms = timer.ms_per_step()
   return {"mode": mode, "ms_per_step": ms, "img_per_s": 1000.0 * FLAGS.batch_size / ms,
-          "steps_timed": (FLAGS.epochs - 1) * timer.steps}
+          "steps_timed": (FLAGS.epochs - 1) * timer.steps,
+          "in_epoch_step_ms": timer.in_epoch_step_ms(), "epoch_work_ms": timer.epoch_work_ms(),
+          "steps_per_epoch": timer.steps}
 
 
 def measure_serving(model_name: str, width: int) -> dict:
@@ -195,8 +219,15 @@ def _summarise(rows):
         line[f"{mode}_ms"] = statistics.median(r["ms_per_step"] for r in ok)
         line[f"{mode}_img_per_s"] = 1000.0 * FLAGS.batch_size / line[f"{mode}_ms"]
         line[f"{mode}_peak_rss_mib"] = max(r["peak_rss_mib"] for r in ok)
+        line[f"{mode}_in_epoch_step_ms"] = statistics.median(r["in_epoch_step_ms"] for r in ok)
+        line[f"{mode}_epoch_work_ms"] = statistics.median(r["epoch_work_ms"] for r in ok)
+        line["steps_per_epoch"] = ok[0]["steps_per_epoch"]
     if "bare_ms" in line and "user_ms" in line:
       line["user_overhead"] = line["user_ms"] / line["bare_ms"] - 1.0
+      # The same overhead read inside each process: the per-epoch work each path adds to
+      # its own steps, which the process-to-process spread of the step time does not enter.
+      line["user_epoch_work"] = ((line["user_epoch_work_ms"] - line["bare_epoch_work_ms"])
+                                 / (line["steps_per_epoch"] * line["user_in_epoch_step_ms"]))
     serve = [r for r in mine if r["mode"] == "serve" and "error" not in r]
     if serve:
       line.update({k: v for k, v in serve[0].items()
@@ -214,15 +245,20 @@ def markdown(table, command: str) -> str:
   lines = [f"Command: `{command}`  ", f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
            f"; batch {FLAGS.batch_size}, m = {FLAGS.latent_dim}, {FLAGS.epochs} epochs "
            f"(first left out), {FLAGS.repeats} alternating repeat(s), medians.", "",
-           "| model | width | bare ms/step | user ms/step | user overhead | bare img/s | "
-           "user img/s | peak RSS MiB (bare / user) | SavedModel / in-process img/s | "
-           "single-seed latency ms (SavedModel / in-process) |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+           "| model | width | bare ms/step | user ms/step | user overhead | in-epoch step ms "
+           "(bare / user) | per-epoch work ms (bare / user) | user's per-epoch work | "
+           "bare img/s | user img/s | peak RSS MiB (bare / user) | "
+           "SavedModel / in-process img/s | single-seed latency ms (SavedModel / in-process) |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+           "---: |"]
   for t in table:
-    overhead = t.get("user_overhead")
+    overhead, work = t.get("user_overhead"), t.get("user_epoch_work")
     lines.append(
         f"| {t['model']} | {t['width']} | {_fmt(t.get('bare_ms'))} | {_fmt(t.get('user_ms'))} "
         f"| {'-' if overhead is None else f'{100 * overhead:+.1f} %'} "
+        f"| {_fmt(t.get('bare_in_epoch_step_ms'))} / {_fmt(t.get('user_in_epoch_step_ms'))} "
+        f"| {_fmt(t.get('bare_epoch_work_ms'), 0)} / {_fmt(t.get('user_epoch_work_ms'), 0)} "
+        f"| {'-' if work is None else f'{100 * work:+.1f} %'} "
         f"| {_fmt(t.get('bare_img_per_s'), 0)} | {_fmt(t.get('user_img_per_s'), 0)} "
         f"| {_fmt(t.get('bare_peak_rss_mib'), 0)} / {_fmt(t.get('user_peak_rss_mib'), 0)} "
         f"| {_fmt(t.get('saved_model_img_per_s'), 0)} / {_fmt(t.get('in_process_img_per_s'), 0)}"
@@ -250,7 +286,10 @@ def main(argv):
   for width in FLAGS.widths:
     for name in FLAGS.models:
       for i in range(FLAGS.repeats):
-        for mode in [m for m in ("bare", "user") if m in FLAGS.modes]:
+        # Odd repeats time bare first, even ones user first: a host whose speed drifts
+        # over the minutes of a pair does not favour one side.
+        order = ("bare", "user") if i % 2 == 0 else ("user", "bare")
+        for mode in [m for m in order if m in FLAGS.modes]:
           row = _run_child(mode, name, width)
           rows.append(row)
           print(f"{name} w{width} {mode} #{i + 1}: " + (
