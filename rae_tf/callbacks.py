@@ -3,6 +3,7 @@
 TensorBoard logging is done here, from callbacks with an explicit step, not with
 `tf.summary` inside `train_step` (there the step is frozen at trace time).
 """
+import functools
 import json
 import math
 import os
@@ -20,14 +21,22 @@ from rae_tf.images import tile_images
 from rae_tf.viz import plots
 
 
+def _finite_flags(variables) -> tf.Tensor:
+  """One boolean per variable: all its values are finite."""
+  return tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in variables])
+
+
+def _names_not_ok(variables, flags) -> List[str]:
+  return [v.path if hasattr(v, "path") else v.name for v, ok in zip(variables, flags)
+          if not ok]
+
+
 def non_finite_variables(variables) -> List[str]:
   """Names of the variables holding a NaN or an infinity (one fused check, no copies)."""
   variables = [v for v in variables if tf.as_dtype(v.dtype).is_floating]
   if not variables:
     return []
-  flags = tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in variables]).numpy()
-  return [v.path if hasattr(v, "path") else v.name for v, ok in zip(variables, flags)
-          if not ok]
+  return _names_not_ok(variables, _finite_flags(variables).numpy())
 
 
 class DivergenceGuard(keras.callbacks.Callback):
@@ -46,9 +55,12 @@ class DivergenceGuard(keras.callbacks.Callback):
 
   def __init__(self, variables, last_good):
     super().__init__()
-    self.variables = list(variables)
+    self.variables = [v for v in variables if tf.as_dtype(v.dtype).is_floating]
     self.last_good = last_good
     self._epoch = 0
+    # The check before every save, compiled once: eagerly it dispatches two ops per
+    # variable (~21 ms for the quickstart's 112 variables, ~2.5 ms compiled).
+    self._finite_flags = tf.function(functools.partial(_finite_flags, self.variables))
 
   def on_epoch_begin(self, epoch, logs=None):
     self._epoch = epoch
@@ -67,7 +79,8 @@ class DivergenceGuard(keras.callbacks.Callback):
       self._fail("non-finite " + ", ".join(f"{k}={float(logs[k])}" for k in terms))
 
   def check_variables(self):
-    bad = non_finite_variables(self.variables)
+    bad = (_names_not_ok(self.variables, self._finite_flags().numpy()) if self.variables
+           else [])
     if bad:
       self._fail(f"non-finite weights in {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}")
 

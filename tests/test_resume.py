@@ -150,6 +150,30 @@ def test_divergence_stops_without_bad_checkpoint_or_export(tmp_path):
         assert np.isfinite(value).all(), (index, key)
 
 
+def test_guard_weight_check_reads_the_current_values():
+  """The compiled pre-save check sees each save's values (not those it was traced with),
+  names the bad variables, and ignores integer ones."""
+  import types  # pylint: disable=g-import-not-at-top
+  from rae_tf import callbacks as rae_callbacks  # pylint: disable=g-import-not-at-top
+  good = tf.Variable([1.0, 2.0], name="good_kernel")
+  watched = tf.Variable([0.5, 0.5], name="watched_kernel")
+  steps = tf.Variable(7, dtype=tf.int64, name="steps")
+  guard = rae_callbacks.DivergenceGuard([good, watched, steps], lambda: "kept ckpt-1")
+  guard.set_model(types.SimpleNamespace(optimizer=types.SimpleNamespace(iterations=steps)))
+  assert [v.name for v in guard.variables] == ["good_kernel:0", "watched_kernel:0"]
+  guard.check_variables()  # Finite: traces and passes.
+  watched.assign([0.5, float("nan")])
+  with pytest.raises(TrainingDiverged, match=r"step 7 .*non-finite weights in watched_kernel.*"
+                                             r"kept ckpt-1"):
+    guard.check_variables()
+  watched.assign([0.5, float("inf")])
+  with pytest.raises(TrainingDiverged, match="watched_kernel"):
+    guard.check_variables()
+  watched.assign([0.5, 0.5])
+  guard.check_variables()  # Finite again: passes.
+  assert rae_callbacks.non_finite_variables([good, watched]) == []
+
+
 def test_divergence_exits_3_with_one_line(tmp_path):
   proc = run_python([TRAIN, "--model=vae", "--dataset=synthetic", "--ambient_dim=8",
                      "--true_latent_dim=2", "--num_examples=64", "--arch=mlp", "--width=8",
