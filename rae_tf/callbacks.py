@@ -21,19 +21,25 @@ from rae_tf.images import tile_images
 from rae_tf.viz import plots
 
 
+def _floating(variables) -> list:
+  """The floating-point variables (integer counters cannot hold a NaN)."""
+  return [v for v in variables if tf.as_dtype(v.dtype).is_floating]
+
+
 def _finite_flags(variables) -> tf.Tensor:
   """One boolean per variable: all its values are finite."""
   return tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in variables])
 
 
 def _names_not_ok(variables, flags) -> List[str]:
+  """Names of the variables whose flag is False."""
   return [v.path if hasattr(v, "path") else v.name for v, ok in zip(variables, flags)
           if not ok]
 
 
 def non_finite_variables(variables) -> List[str]:
   """Names of the variables holding a NaN or an infinity (one fused check, no copies)."""
-  variables = [v for v in variables if tf.as_dtype(v.dtype).is_floating]
+  variables = _floating(variables)
   if not variables:
     return []
   return _names_not_ok(variables, _finite_flags(variables).numpy())
@@ -55,7 +61,7 @@ class DivergenceGuard(keras.callbacks.Callback):
 
   def __init__(self, variables, last_good):
     super().__init__()
-    self.variables = [v for v in variables if tf.as_dtype(v.dtype).is_floating]
+    self.variables = _floating(variables)
     self.last_good = last_good
     self._epoch = 0
     # The check before every save, compiled once: eagerly it dispatches two ops per
